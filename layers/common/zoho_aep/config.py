@@ -1,0 +1,129 @@
+"""Configuration from the environment, validated once at cold start.
+
+A missing or malformed value raises :class:`ConfigError` naming the variable, so a misconfigured
+function fails at init with a message an operator can act on, not halfway through a callback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .zoho.datacenters import DataCenterTable, check_origin, is_loopback_origin, normalise_origin
+
+DEFAULT_SCOPES = "ZohoCRM.modules.READ,ZohoCRM.settings.READ,ZohoCRM.users.READ,ZohoCRM.org.READ"
+DEFAULT_ADOBE_IMS_URL = "https://ims-na1.adobelogin.com"
+DEFAULT_ADOBE_PLATFORM_URL = "https://platform.adobe.io"
+DEFAULT_ADOBE_SCOPES = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext"
+
+_PREFIX = re.compile(r"^[A-Za-z0-9_+=.@-]+(?:/[A-Za-z0-9_+=.@-]+)*$")
+_SCOPE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9_]+)+$")
+_BUS = re.compile(r"^(?:[A-Za-z0-9._-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]+)$")
+
+
+def parse_scopes(text: str, var: str = "ZOHO_SCOPES") -> tuple[str, ...]:
+    scopes = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not scopes:
+        raise ConfigError(f"{var}: at least one scope is needed, e.g. {DEFAULT_SCOPES}")
+    for scope in scopes:
+        if not _SCOPE.match(scope):
+            raise ConfigError(f"{var}: '{scope[:40]}' is not a Zoho scope such as ZohoCRM.modules.READ")
+    return scopes
+
+
+def check_secret_prefix(prefix: str, var: str = "SECRET_PREFIX") -> str:
+    if not prefix or len(prefix) > 200 or not _PREFIX.match(prefix):
+        raise ConfigError(f"{var}: letters, digits, '/_+=.@-' without leading/trailing '/', e.g. zoho-aep")
+    return prefix
+
+
+def check_callback_url(url: str, var: str = "CALLBACK_URL") -> str:
+    """The exact ``redirect_uri`` registered with Zoho: absolute https (http only on loopback)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigError(f"{var}: not a URL") from exc
+    origin = normalise_origin(f"{parts.scheme}://{parts.netloc}") if parts.scheme and parts.netloc else ""
+    if not origin or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{var}: must be the absolute https URL registered with Zoho as redirect URI")
+    if origin.startswith("http://") and not is_loopback_origin(origin):
+        raise ConfigError(f"{var}: must use https (plain http only for 127.0.0.x sandboxes)")
+    return url
+
+
+def _int(env: Mapping[str, str], var: str, default: int, low: int, high: int) -> int:
+    raw = env.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{var}: must be a whole number") from exc
+    if not low <= value <= high:
+        raise ConfigError(f"{var}: must be between {low} and {high}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the functions read from their environment."""
+
+    secret_prefix: str
+    event_bus_name: str
+    data_centers: DataCenterTable
+    zoho_scopes: tuple[str, ...]
+    callback_url: str | None
+    adobe_ims_url: str
+    adobe_platform_url: str
+    kms_key_id: str | None = None
+    refresh_window_minutes: int = 20
+    refresh_concurrency: int = 8
+    schedule_minutes: int = 10
+
+    @property
+    def connections_prefix(self) -> str:
+        return f"{self.secret_prefix}/connections/"
+
+    def require_callback_url(self) -> str:
+        if not self.callback_url:
+            raise ConfigError("CALLBACK_URL: not set; it is the redirect URI registered with Zoho")
+        return self.callback_url
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url: bool = False) -> Settings:
+    """Read and validate the environment (``os.environ`` unless given)."""
+    env = os.environ if env is None else env
+    prefix = check_secret_prefix(env.get("SECRET_PREFIX", "zoho-aep").strip() or "zoho-aep")
+    bus = env.get("EVENT_BUS_NAME", "default").strip() or "default"
+    if not _BUS.match(bus):
+        raise ConfigError("EVENT_BUS_NAME: an event bus name or ARN")
+    dc_json = env.get("ZOHO_DATA_CENTERS_JSON", "").strip()
+    table = DataCenterTable.from_json(dc_json) if dc_json else DataCenterTable.builtin()
+    scopes = parse_scopes(env.get("ZOHO_SCOPES", "").strip() or DEFAULT_SCOPES)
+    callback = env.get("CALLBACK_URL", "").strip() or None
+    if callback is not None:
+        callback = check_callback_url(callback)
+    elif require_callback_url:
+        raise ConfigError("CALLBACK_URL: not set; it is the redirect URI registered with Zoho")
+    ims = check_origin(env.get("ADOBE_IMS_URL", "").strip() or DEFAULT_ADOBE_IMS_URL, "ADOBE_IMS_URL")
+    platform = check_origin(
+        env.get("ADOBE_PLATFORM_URL", "").strip() or DEFAULT_ADOBE_PLATFORM_URL, "ADOBE_PLATFORM_URL"
+    )
+    kms = env.get("SECRETS_KMS_KEY_ID", "").strip() or None
+    return Settings(
+        secret_prefix=prefix,
+        event_bus_name=bus,
+        data_centers=table,
+        zoho_scopes=scopes,
+        callback_url=callback,
+        adobe_ims_url=ims,
+        adobe_platform_url=platform,
+        kms_key_id=kms,
+        refresh_window_minutes=_int(env, "REFRESH_WINDOW_MINUTES", 20, 1, 55),
+        refresh_concurrency=_int(env, "REFRESH_CONCURRENCY", 8, 1, 64),
+        schedule_minutes=_int(env, "REFRESH_SCHEDULE_MINUTES", 10, 1, 30),
+    )

@@ -1,0 +1,273 @@
+"""Use case: complete a Zoho authorization from the callback's query and store the connection.
+
+Order matters: everything that can be checked without Zoho is checked first (method and size are the
+edge's; here the state, a refusal, the code, the data center, the accounts server, a reused nonce,
+a sandbox change), so bad input never causes a token request. After the exchange, any refusal
+revokes the refresh token just issued: we will not store it, and Zoho keeps only 20 per user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from . import events as ev
+from .config import Settings
+from .errors import (
+    AccountsServerMismatch,
+    AuthorizationRefused,
+    BadRequest,
+    CodeMissing,
+    ConsentDeclined,
+    QueryParameterRepeated,
+    QueryTooLarge,
+    StateReused,
+    ZohoAepError,
+    ZohoOrgMismatch,
+)
+from .events import EventPublisher
+from .links import LinkState, verify_state
+from .logs import register_secret
+from .store import (
+    SCHEMA_VERSION,
+    STATUS_ACTIVE,
+    TAG_DATA_CENTER,
+    TAG_EXPIRES_AT,
+    TAG_LAST_ERROR,
+    TAG_MANAGED,
+    TAG_ORG_ID,
+    TAG_RETRY_AFTER,
+    TAG_SANDBOX,
+    TAG_STATUS,
+    AppSecrets,
+    ConnectionStore,
+    ZohoClientCredentials,
+)
+from .zoho.datacenters import DataCenter, normalise_origin
+from .zoho.oauth import TokenSet, ZohoOAuthClient, ZohoOrg
+
+MAX_QUERY_BYTES = 8192
+MAX_QUERY_FIELDS = 32
+# Fields a fresh consent resets: the refresher's failure bookkeeping starts over.
+_RESET_ON_CONSENT = ("refresh_failures", "throttled_until", "last_refresh_error", "token_mints")
+
+
+class SandboxMismatch(BadRequest):
+    code = "connection-sandbox-mismatch"
+    http_status = 409
+
+
+def parse_callback_query(raw: str | None) -> dict[str, str]:
+    """The redirect's query as a dict; refuses oversize queries and repeated parameters."""
+    raw = raw or ""
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_QUERY_BYTES:
+        raise QueryTooLarge("The request's query is too large.")
+    try:
+        pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS, errors="strict")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("The request's query cannot be read.", code="query-invalid") from exc
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        if key in params:
+            raise QueryParameterRepeated("A parameter appears more than once in the request.")
+        params[key] = value
+    return params
+
+
+def iso_utc(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    connection: str
+    sandbox: str
+    data_center: str
+    zoho_org_id: str
+    zoho_org_name: str
+    reauthorized: bool
+    event_published: bool = True
+
+
+@dataclass
+class ConnectDeps:
+    settings: Settings
+    app_secrets: AppSecrets
+    store: ConnectionStore
+    zoho: ZohoOAuthClient
+    events: EventPublisher
+    clock: Callable[[], float] = time.time
+
+
+def connection_value(
+    *,
+    current: dict[str, Any] | None,
+    connection: str,
+    sandbox: str,
+    dc: DataCenter,
+    client_id: str,
+    tokens: TokenSet,
+    org: ZohoOrg,
+    now: float,
+) -> dict[str, Any]:
+    """The connection secret after a consent, keeping what the other functions wrote."""
+    value = dict(current or {})
+    old_refresh = value.get("refresh_token")
+    if current is not None and isinstance(old_refresh, str) and old_refresh and old_refresh != tokens.refresh_token:
+        # AEP may still hold the old refresh token: provisioning revokes it once Adobe has the new
+        # one. A replaced token that was never revoked moves to the queue so none is forgotten.
+        prior = value.get("replaced_refresh_token")
+        if isinstance(prior, str) and prior and prior != old_refresh:
+            pending = [t for t in value.get("revoke_pending", []) if isinstance(t, str)]
+            value["revoke_pending"] = [*pending, prior]
+        value["replaced_refresh_token"] = old_refresh
+    for key in _RESET_ON_CONSENT:
+        value.pop(key, None)
+    value.update(
+        {
+            "schema": SCHEMA_VERSION,
+            "connection": connection,
+            "data_center": dc.location,
+            "accounts_url": dc.accounts_url,
+            "api_domain": normalise_origin(tokens.api_domain or dc.default_api_domain),
+            "client_id": client_id,
+            "access_token": tokens.access_token,
+            "refresh_token": tokens.refresh_token,
+            "expires_at": iso_utc(now + tokens.expires_in),
+            "scope": tokens.scope or value.get("scope") or "",
+            "zoho_org_id": org.id,
+            "zoho_org_name": org.name,
+            "adobe_sandbox": sandbox,
+            "authorized_at": iso_utc(now),
+        }
+    )
+    return value
+
+
+def _check_existing(current: Mapping[str, Any], state: LinkState, org_id: str | None, now: float) -> None:
+    nonces = current.get("state_nonces")
+    if isinstance(nonces, dict) and state.nonce in nonces:
+        raise StateReused("This connect link was already used.")
+    stored_sandbox = current.get("adobe_sandbox")
+    if isinstance(stored_sandbox, str) and stored_sandbox and stored_sandbox != state.sandbox:
+        raise SandboxMismatch(
+            f"Connection {state.connection} belongs to AEP sandbox {stored_sandbox}; the link names {state.sandbox}."
+        )
+    stored_org = current.get("zoho_org_id")
+    if org_id is not None and stored_org and str(stored_org) != org_id:
+        raise ZohoOrgMismatch(f"Connection {state.connection} belongs to another Zoho org.")
+
+
+def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> ConnectResult:
+    """Validate the redirect, exchange the code, identify the org and store the connection."""
+    register_secret(params.get("state"), params.get("code"))
+    now = deps.clock()
+    state = verify_state(deps.app_secrets.state_key(), params.get("state"), now)
+
+    error = params.get("error")
+    if error is not None:
+        if error == "access_denied":
+            raise ConsentDeclined("The Zoho administrator declined the consent.")
+        raise AuthorizationRefused("Zoho refused the authorization request.")
+    code = params.get("code")
+    if not code:
+        raise CodeMissing("Zoho's redirect carried no grant code.")
+    dc = deps.settings.data_centers.resolve(params.get("location"))
+    accounts_server = params.get("accounts-server")
+    if accounts_server is not None and normalise_origin(accounts_server) != dc.accounts_url:
+        raise AccountsServerMismatch("The redirect names an accounts server that is not its data center's.")
+    existing = deps.store.get(state.connection)
+    if existing is not None:
+        _check_existing(existing.value, state, None, now)
+
+    creds = deps.app_secrets.zoho_client()
+    redirect_uri = deps.settings.require_callback_url()
+    tokens = deps.zoho.exchange_code(dc, creds.client_id, creds.secret_for(dc.location), code, redirect_uri)
+    return store_authorization(deps, creds=creds, dc=dc, tokens=tokens, state=state, now=now)
+
+
+def store_authorization(
+    deps: ConnectDeps,
+    *,
+    creds: ZohoClientCredentials,
+    dc: DataCenter,
+    tokens: TokenSet,
+    state: LinkState,
+    now: float,
+) -> ConnectResult:
+    """After a successful exchange: identify the org, CAS-write the secret, tag it, publish the event.
+
+    Shared by the callback and the self-client import. Any failure revokes the new refresh token.
+    """
+    assert tokens.refresh_token is not None
+    try:
+        org = deps.zoho.get_org(tokens.api_domain or dc.default_api_domain, tokens.access_token)
+
+        def mutate(current: dict[str, Any] | None) -> dict[str, Any]:
+            if current is not None:
+                _check_existing(current, state, org.id, now)
+            value = connection_value(
+                current=current,
+                connection=state.connection,
+                sandbox=state.sandbox,
+                dc=dc,
+                client_id=creds.client_id,
+                tokens=tokens,
+                org=org,
+                now=now,
+            )
+            old = value.get("state_nonces")
+            nonces = {n: e for n, e in (old.items() if isinstance(old, dict) else []) if isinstance(e, int) and e > now}
+            nonces[state.nonce] = state.expires_at
+            value["state_nonces"] = nonces
+            return value
+
+        expires_epoch = int(now + tokens.expires_in)
+        tags = {
+            TAG_STATUS: STATUS_ACTIVE,
+            TAG_EXPIRES_AT: str(expires_epoch),
+            TAG_DATA_CENTER: dc.location,
+            TAG_ORG_ID: org.id,
+            TAG_SANDBOX: state.sandbox,
+            TAG_MANAGED: "true",
+        }
+        result = deps.store.write(state.connection, mutate, create_tags=tags)
+    except ZohoAepError:
+        _revoke_quietly(deps.zoho, dc.accounts_url, tokens.refresh_token)
+        raise
+    if not result.created:
+        deps.store.set_tags(state.connection, tags, remove=(TAG_LAST_ERROR, TAG_RETRY_AFTER))
+    reauthorized = result.previous is not None
+    published = True
+    try:
+        deps.events.publish(
+            ev.CONNECTION_AUTHORIZED,
+            {
+                "connection": state.connection,
+                "data_center": dc.location,
+                "zoho_org_id": org.id,
+                "reauthorized": reauthorized,
+            },
+        )
+    except ZohoAepError:
+        published = False  # the connection is stored; the edge logs it and provisioning can be run by hand
+    return ConnectResult(
+        connection=state.connection,
+        sandbox=state.sandbox,
+        data_center=dc.location,
+        zoho_org_id=org.id,
+        zoho_org_name=org.name,
+        reauthorized=reauthorized,
+        event_published=published,
+    )
+
+
+def _revoke_quietly(zoho: ZohoOAuthClient, accounts_url: str, refresh_token: str) -> None:
+    # Best effort: the caller's error is the one that matters.
+    with contextlib.suppress(ZohoAepError):
+        zoho.revoke(accounts_url, refresh_token)

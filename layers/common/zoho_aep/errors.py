@@ -1,0 +1,245 @@
+"""Typed errors with stable codes.
+
+Every failure the product knows about is a subclass of :class:`ZohoAepError` with a ``code``: a short
+kebab-case identifier (at most 64 characters) that goes into log lines, tags, events and pages. The
+message is written by us and never carries a token, secret, grant code or state value; the edge
+(handler) decides what a person or an operator sees.
+"""
+
+from __future__ import annotations
+
+import re
+
+_CODE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def is_valid_code(code: str) -> bool:
+    """True when ``code`` is a kebab-case identifier of at most 64 characters."""
+    return len(code) <= 64 and bool(_CODE.match(code))
+
+
+class ZohoAepError(Exception):
+    """Base of every expected failure.
+
+    ``retryable`` says whether trying again later can help (a passing outage) or not (bad input,
+    refused consent, configuration). ``http_status`` is what the callback answers for it.
+    """
+
+    code = "internal-error"
+    retryable = False
+    http_status = 500
+
+    def __init__(self, message: str = "", *, code: str | None = None, retryable: bool | None = None) -> None:
+        if code is not None:
+            self.code = code
+        if retryable is not None:
+            self.retryable = retryable
+        assert is_valid_code(self.code), self.code
+        super().__init__(message or self.code)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.code
+
+
+# ---- configuration --------------------------------------------------------------------------------
+class ConfigError(ZohoAepError):
+    """A missing or malformed environment variable or operator-provided secret."""
+
+    code = "config-invalid"
+
+
+class AppSecretMissing(ConfigError):
+    code = "app-secret-missing"
+
+
+# ---- input from the browser / the operator -------------------------------------------------------
+class BadRequest(ZohoAepError):
+    """Input we refuse before doing anything."""
+
+    code = "bad-request"
+    http_status = 400
+
+
+class MethodNotAllowed(BadRequest):
+    code = "method-not-allowed"
+    http_status = 405
+
+
+class QueryTooLarge(BadRequest):
+    code = "query-too-large"
+    http_status = 414
+
+
+class QueryParameterRepeated(BadRequest):
+    code = "query-parameter-repeated"
+
+
+class StateMissing(BadRequest):
+    code = "state-missing"
+
+
+class StateInvalid(BadRequest):
+    """Garbled: not base64url, not JSON, fields missing or of the wrong type."""
+
+    code = "state-invalid"
+
+
+class StateSignatureInvalid(BadRequest):
+    code = "state-signature-invalid"
+
+
+class StateExpired(BadRequest):
+    code = "state-expired"
+
+
+class StateReused(BadRequest):
+    code = "state-reused"
+
+
+class ConsentDeclined(BadRequest):
+    code = "zoho-consent-declined"
+    http_status = 200  # not an error of anyone's: the person said no
+
+
+class AuthorizationRefused(BadRequest):
+    """Zoho redirected back with an ``error`` other than ``access_denied``."""
+
+    code = "zoho-authorization-error"
+
+
+class CodeMissing(BadRequest):
+    code = "code-missing"
+
+
+class LocationUnknown(BadRequest):
+    code = "location-unknown"
+
+
+class AccountsServerMismatch(BadRequest):
+    code = "accounts-server-mismatch"
+
+
+class InvalidConnectionName(BadRequest):
+    code = "connection-name-invalid"
+
+
+class InvalidSandboxName(BadRequest):
+    code = "sandbox-name-invalid"
+
+
+# ---- Zoho ----------------------------------------------------------------------------------------
+class ZohoError(ZohoAepError):
+    code = "zoho-error"
+    http_status = 502
+
+
+class ZohoCodeInvalid(ZohoError):
+    """``invalid_code`` on a code exchange: the grant code was spent or expired."""
+
+    code = "zoho-code-invalid"
+    http_status = 400
+
+
+class ZohoConsentRevoked(ZohoError):
+    """``invalid_code`` on a refresh: the user revoked consent; only a new consent helps."""
+
+    code = "zoho-consent-revoked"
+
+
+class ZohoClientInvalid(ZohoError):
+    """``invalid_client`` / ``invalid_client_secret``: wrong client, or wrong data center's secret."""
+
+    code = "zoho-client-invalid"
+
+
+class ZohoRedirectUriMismatch(ZohoError):
+    code = "zoho-redirect-uri-mismatch"
+
+
+class ZohoThrottled(ZohoError):
+    """Zoho's "Access Denied ... too many requests" (in any language, any HTTP status)."""
+
+    code = "zoho-throttled"
+    retryable = True
+    http_status = 503
+
+
+class ZohoUnavailable(ZohoError):
+    """5xx, timeouts, connection failures: a passing outage."""
+
+    code = "zoho-unavailable"
+    retryable = True
+    http_status = 503
+
+
+class ZohoResponseInvalid(ZohoError):
+    """An answer we cannot use: not JSON, no access token and no known error."""
+
+    code = "zoho-response-invalid"
+    retryable = True
+
+
+class ZohoRefreshTokenMissing(ZohoError):
+    code = "zoho-refresh-token-missing"
+
+
+class ZohoApiDomainInvalid(ZohoError):
+    code = "zoho-api-domain-invalid"
+
+
+class ZohoScopeMismatch(ZohoError):
+    code = "zoho-scope-mismatch"
+    http_status = 403
+
+
+class ZohoTokenInvalid(ZohoError):
+    code = "zoho-token-invalid"
+
+
+class ZohoOrgMismatch(ZohoError):
+    """A re-authorization by a Zoho org other than the one the connection belongs to."""
+
+    code = "zoho-org-mismatch"
+    http_status = 409
+
+
+# ---- AWS -----------------------------------------------------------------------------------------
+class StoreError(ZohoAepError):
+    code = "secret-store-error"
+    retryable = True
+
+
+class ConnectionNotFound(StoreError):
+    code = "connection-not-found"
+    retryable = False
+    http_status = 404
+
+
+class ConnectionPendingDeletion(StoreError):
+    code = "connection-pending-deletion"
+    retryable = False
+    http_status = 409
+
+
+class WriteConflict(StoreError):
+    """Compare-and-swap kept losing to other writers; give up for now."""
+
+    code = "secret-write-conflict"
+
+
+class ConnectionCorrupt(StoreError):
+    code = "connection-secret-invalid"
+    retryable = False
+
+
+class EventPublishFailed(ZohoAepError):
+    code = "event-publish-failed"
+    retryable = True
+
+
+# ---- HTTP ----------------------------------------------------------------------------------------
+class HostNotAllowed(ZohoAepError):
+    """An outbound URL whose scheme or host the product will not talk to."""
+
+    code = "host-not-allowed"

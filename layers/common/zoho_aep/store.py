@@ -1,0 +1,385 @@
+"""The one secret store: app secrets and connection secrets in AWS Secrets Manager.
+
+Connection secrets are written by three functions, so every write is read-modify-write with
+compare-and-swap: read ``AWSCURRENT`` (explicitly), compute the new value, put it as a new version
+under a private staging label, then move ``AWSCURRENT`` to it with ``RemoveFromVersionId`` set to the
+version that was read. If another writer moved ``AWSCURRENT`` in between, the move is refused and we
+re-read and retry, so no update is ever lost.
+
+Non-secret state lives in tags, so listing connections never reads a token.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import aws
+from .config import DEFAULT_ADOBE_SCOPES
+from .errors import (
+    AppSecretMissing,
+    ConfigError,
+    ConnectionCorrupt,
+    ConnectionNotFound,
+    ConnectionPendingDeletion,
+    StoreError,
+    WriteConflict,
+)
+from .logs import register_secret
+from .names import check_connection_name
+
+SCHEMA_VERSION = 1
+PENDING_STAGE = "ZOHOAEP_PENDING"
+
+TAG_STATUS = "zoho-aep:status"
+TAG_EXPIRES_AT = "zoho-aep:expires-at"
+TAG_DATA_CENTER = "zoho-aep:data-center"
+TAG_LAST_ERROR = "zoho-aep:last-error"
+TAG_ORG_ID = "zoho-aep:zoho-org-id"
+TAG_RETRY_AFTER = "zoho-aep:retry-after"
+TAG_BASE_CONNECTION_ID = "aep:base-connection-id"
+TAG_ETAG = "aep:etag"
+TAG_SANDBOX = "aep:sandbox"
+TAG_MANAGED = "zoho-aep:managed"
+
+STATUS_ACTIVE = "active"
+STATUS_NEEDS_REAUTH = "needs-reauth"
+STATUS_REFRESH_FAILING = "refresh-failing"
+STATUS_PROVISIONING_FAILED = "provisioning-failed"
+
+SECRET_FIELDS = ("access_token", "refresh_token", "replaced_refresh_token", "revoke_pending")
+
+
+def _client_error_types() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (ClientError, BotoCoreError)
+
+
+@dataclass(frozen=True)
+class StoredConnection:
+    """A connection secret's current value and the version it was read at."""
+
+    name: str
+    value: dict[str, Any]
+    version_id: str
+
+
+@dataclass(frozen=True)
+class ConnectionSummary:
+    """A listed connection: its tags only, never its value."""
+
+    name: str
+    secret_name: str
+    tags: Mapping[str, str]
+    last_changed: float | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    value: dict[str, Any]
+    version_id: str
+    created: bool
+    changed: bool
+    previous: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ZohoClientCredentials:
+    """``{prefix}/zoho-client``: one client id; the secret may differ per data center."""
+
+    client_id: str
+    client_secret: str
+    client_secrets: Mapping[str, str] = field(default_factory=dict)
+
+    def secret_for(self, location: str) -> str:
+        """The client secret for ``location``: the per-data-center one when present."""
+        return self.client_secrets.get(location) or self.client_secret
+
+
+@dataclass(frozen=True)
+class AdobeCredentials:
+    """``{prefix}/adobe``: an OAuth Server-to-Server credential."""
+
+    client_id: str
+    client_secret: str
+    org_id: str
+    scopes: str
+
+
+def _strip(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+class AppSecrets:
+    """Reads the operator's and the stack's secrets, cached in memory for ``max_age`` seconds."""
+
+    def __init__(
+        self,
+        prefix: str,
+        client: Any = None,
+        *,
+        max_age: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.prefix = prefix
+        self._client = client
+        self.max_age = max_age
+        self._clock = clock
+        self._cache: dict[str, tuple[float, str]] = {}
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("secretsmanager")
+        return self._client
+
+    def _read(self, suffix: str, *, force: bool = False) -> str:
+        name = f"{self.prefix}/{suffix}"
+        cached = self._cache.get(name)
+        if cached and not force and self._clock() - cached[0] < self.max_age:
+            return cached[1]
+        try:
+            answer = self.client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
+        except _client_error_types() as exc:
+            code = aws.error_code(exc)
+            if code == "ResourceNotFoundException":
+                raise AppSecretMissing(f"Secret {name} does not exist; deploy the stack first.") from exc
+            raise StoreError(f"Secrets Manager refused to read {name} ({code or 'error'}).") from exc
+        value = answer.get("SecretString") or ""
+        register_secret(value)
+        self._cache[name] = (self._clock(), value)
+        return value
+
+    def _json(self, suffix: str, *, force: bool = False) -> dict[str, Any]:
+        text = self._read(suffix, force=force)
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except ValueError as exc:
+            raise ConfigError(f"{self.prefix}/{suffix} is not JSON; run `zoho-aep configure`.") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{self.prefix}/{suffix} must hold a JSON object; run `zoho-aep configure`.")
+        for value in data.values():
+            register_secret(value)
+            if isinstance(value, dict):
+                register_secret(*value.values())
+        return data
+
+    def zoho_client(self, *, force: bool = False) -> ZohoClientCredentials:
+        data = self._json("zoho-client", force=force)
+        client_id, secret = _strip(data.get("client_id")), _strip(data.get("client_secret"))
+        per_dc = data.get("client_secrets") or {}
+        if not client_id or not secret:
+            raise ConfigError(
+                f"{self.prefix}/zoho-client has no client_id/client_secret yet; run `zoho-aep configure`.",
+                code="zoho-client-not-configured",
+            )
+        if not isinstance(per_dc, dict) or not all(isinstance(v, str) and v for v in per_dc.values()):
+            raise ConfigError(
+                f"{self.prefix}/zoho-client: client_secrets must map data centers to secrets.",
+                code="zoho-client-not-configured",
+            )
+        return ZohoClientCredentials(client_id, secret, {str(k): v.strip() for k, v in per_dc.items()})
+
+    def adobe(self, *, force: bool = False) -> AdobeCredentials:
+        data = self._json("adobe", force=force)
+        fields = [_strip(data.get(k)) for k in ("client_id", "client_secret", "org_id")]
+        if not all(fields):
+            raise ConfigError(
+                f"{self.prefix}/adobe needs client_id, client_secret and org_id; run `zoho-aep configure`.",
+                code="adobe-credential-not-configured",
+            )
+        scopes = _strip(data.get("scopes")) or DEFAULT_ADOBE_SCOPES
+        return AdobeCredentials(fields[0], fields[1], fields[2], scopes)
+
+    def state_key(self, *, force: bool = False) -> str:
+        key = self._read("state-key", force=force)
+        if len(key) < 16:
+            raise ConfigError(f"{self.prefix}/state-key is missing or too short.", code="state-key-invalid")
+        return key
+
+
+class ConnectionStore:
+    """Connection secrets ``{prefix}/connections/{name}``: read, list (tags only), CAS-write, tag."""
+
+    def __init__(
+        self,
+        prefix: str,
+        client: Any = None,
+        *,
+        kms_key_id: str | None = None,
+        max_attempts: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.prefix = prefix
+        self._client = client
+        self.kms_key_id = kms_key_id
+        self.max_attempts = max_attempts
+        self._sleep = sleep
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("secretsmanager")
+        return self._client
+
+    @property
+    def connections_prefix(self) -> str:
+        return f"{self.prefix}/connections/"
+
+    def secret_name(self, connection: str) -> str:
+        return f"{self.connections_prefix}{check_connection_name(connection)}"
+
+    # ---- reads ----------------------------------------------------------------------------------
+    def get(self, connection: str) -> StoredConnection | None:
+        """The current value (``AWSCURRENT``, asked for explicitly), or None when there is none."""
+        name = self.secret_name(connection)
+        try:
+            answer = self.client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
+        except _client_error_types() as exc:
+            code = aws.error_code(exc)
+            if code == "ResourceNotFoundException":
+                return None
+            if code == "InvalidRequestException":
+                raise ConnectionPendingDeletion(
+                    f"Connection {connection} is scheduled for deletion; restore it or wait for the deletion."
+                ) from exc
+            raise StoreError(f"Secrets Manager refused to read connection {connection} ({code or 'error'}).") from exc
+        try:
+            value = json.loads(answer["SecretString"])
+        except (KeyError, ValueError) as exc:
+            raise ConnectionCorrupt(f"Connection {connection}'s secret is not JSON.") from exc
+        if not isinstance(value, dict):
+            raise ConnectionCorrupt(f"Connection {connection}'s secret is not a JSON object.")
+        for key in SECRET_FIELDS:
+            item = value.get(key)
+            register_secret(*(item if isinstance(item, list) else [item]))
+        return StoredConnection(name=connection, value=value, version_id=answer["VersionId"])
+
+    def require(self, connection: str) -> StoredConnection:
+        stored = self.get(connection)
+        if stored is None:
+            raise ConnectionNotFound(f"There is no connection named {connection}.")
+        return stored
+
+    def list(self) -> list[ConnectionSummary]:
+        """Every connection with its tags, 100 per call; never reads a secret value."""
+        summaries: list[ConnectionSummary] = []
+        prefix = self.connections_prefix
+        kwargs: dict[str, Any] = {"Filters": [{"Key": "name", "Values": [prefix]}], "MaxResults": 100}
+        while True:
+            try:
+                page = self.client.list_secrets(**kwargs)
+            except _client_error_types() as exc:
+                raise StoreError(f"Secrets Manager refused to list connections ({aws.error_code(exc)}).") from exc
+            for item in page.get("SecretList", []):
+                name = item.get("Name", "")
+                if not name.startswith(prefix) or item.get("DeletedDate"):
+                    continue
+                tags = {t["Key"]: t.get("Value", "") for t in item.get("Tags", [])}
+                changed = item.get("LastChangedDate")
+                summaries.append(
+                    ConnectionSummary(
+                        name=name[len(prefix) :],
+                        secret_name=name,
+                        tags=tags,
+                        last_changed=changed.timestamp() if hasattr(changed, "timestamp") else None,
+                    )
+                )
+            token = page.get("NextToken")
+            if not token:
+                return summaries
+            kwargs["NextToken"] = token
+
+    # ---- writes ---------------------------------------------------------------------------------
+    def write(
+        self,
+        connection: str,
+        mutate: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+        *,
+        create_tags: Mapping[str, str] | None = None,
+    ) -> WriteResult:
+        """Read-modify-write with compare-and-swap; retried until it wins or gives up.
+
+        ``mutate`` receives a private copy of the current value (None when the secret does not
+        exist) and returns the new value, or None to leave the secret as it is. It may raise to
+        abort; it may run more than once, so it must be free of side effects.
+        """
+        name = self.secret_name(connection)
+        for attempt in range(self.max_attempts):
+            current = self.get(connection)
+            before = copy.deepcopy(current.value) if current else None
+            new = mutate(copy.deepcopy(before) if before is not None else None)
+            if new is None or (current is not None and new == current.value):
+                if current is None:
+                    raise ConnectionNotFound(f"There is no connection named {connection}.")
+                return WriteResult(current.value, current.version_id, created=False, changed=False, previous=before)
+            text = json.dumps(new, separators=(",", ":"), sort_keys=True)
+            token = str(uuid.uuid4())
+            try:
+                if current is None:
+                    kwargs: dict[str, Any] = {
+                        "Name": name,
+                        "SecretString": text,
+                        "ClientRequestToken": token,
+                        "Description": f"zoho-aep connection {connection}",
+                        "Tags": [{"Key": k, "Value": v} for k, v in (create_tags or {}).items()],
+                    }
+                    if self.kms_key_id:
+                        kwargs["KmsKeyId"] = self.kms_key_id
+                    self.client.create_secret(**kwargs)
+                    return WriteResult(new, token, created=True, changed=True, previous=None)
+                self.client.put_secret_value(
+                    SecretId=name, SecretString=text, ClientRequestToken=token, VersionStages=[PENDING_STAGE]
+                )
+                self.client.update_secret_version_stage(
+                    SecretId=name,
+                    VersionStage="AWSCURRENT",
+                    MoveToVersionId=token,
+                    RemoveFromVersionId=current.version_id,
+                )
+                return WriteResult(new, token, created=False, changed=True, previous=before)
+            except _client_error_types() as exc:
+                code = aws.error_code(exc)
+                lost_race = (current is None and code == "ResourceExistsException") or (
+                    current is not None and code == "InvalidParameterException"
+                )
+                if current is None and code == "InvalidRequestException":
+                    raise ConnectionPendingDeletion(
+                        f"Connection {connection} is scheduled for deletion; restore it or wait for the deletion."
+                    ) from exc
+                if not lost_race:
+                    raise StoreError(f"Secrets Manager refused to write connection {connection} ({code}).") from exc
+            # Another writer won: back off a little (jittered) and start again from a fresh read.
+            self._sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
+        raise WriteConflict(f"Connection {connection} kept changing under us; try again.")
+
+    def set_tags(self, connection: str, tags: Mapping[str, str], remove: tuple[str, ...] = ()) -> None:
+        """Set and remove tags (the non-secret state) on a connection secret."""
+        name = self.secret_name(connection)
+        try:
+            if tags:
+                self.client.tag_resource(SecretId=name, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+            gone = [k for k in remove if k not in tags]
+            if gone:
+                self.client.untag_resource(SecretId=name, TagKeys=gone)
+        except _client_error_types() as exc:
+            raise StoreError(
+                f"Secrets Manager refused to tag connection {connection} ({aws.error_code(exc)})."
+            ) from exc
+
+    def get_tags(self, connection: str) -> dict[str, str]:
+        name = self.secret_name(connection)
+        try:
+            answer = self.client.describe_secret(SecretId=name)
+        except _client_error_types() as exc:
+            if aws.error_code(exc) == "ResourceNotFoundException":
+                raise ConnectionNotFound(f"There is no connection named {connection}.") from exc
+            raise StoreError(f"Secrets Manager refused to describe connection {connection}.") from exc
+        return {t["Key"]: t.get("Value", "") for t in answer.get("Tags", [])}

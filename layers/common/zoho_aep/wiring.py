@@ -1,0 +1,36 @@
+"""Builds the real adapters from :class:`Settings` (the handlers and the CLI use these)."""
+
+from __future__ import annotations
+
+from .config import Settings
+from .connect import ConnectDeps
+from .events import EventBridgePublisher
+from .http import HttpClient, RetryPolicy
+from .store import AppSecrets, ConnectionStore
+from .zoho.oauth import ZohoOAuthClient
+
+# The callback answers a person through API Gateway, which gives up after 29 s: each Zoho call gets
+# at most three short attempts within 9 s, so exchange + org lookup + a revoke fit comfortably.
+CALLBACK_POLICY = RetryPolicy(attempts=3, connect_timeout=2.0, read_timeout=4.0, deadline=9.0)
+
+
+def zoho_client(policy: RetryPolicy = CALLBACK_POLICY) -> ZohoOAuthClient:
+    return ZohoOAuthClient(HttpClient(policy))
+
+
+def app_secrets(settings: Settings) -> AppSecrets:
+    return AppSecrets(settings.secret_prefix)
+
+
+def connection_store(settings: Settings) -> ConnectionStore:
+    return ConnectionStore(settings.secret_prefix, kms_key_id=settings.kms_key_id)
+
+
+def connect_deps(settings: Settings) -> ConnectDeps:
+    return ConnectDeps(
+        settings=settings,
+        app_secrets=app_secrets(settings),
+        store=connection_store(settings),
+        zoho=zoho_client(),
+        events=EventBridgePublisher(settings.event_bus_name),
+    )

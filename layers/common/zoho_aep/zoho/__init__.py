@@ -1,0 +1,1 @@
+"""Everything that talks to Zoho: the data-center table and the OAuth/CRM client."""

@@ -1,0 +1,757 @@
+"""A local stand-in for Zoho's accounts servers and CRM API, quirks included.
+
+Zoho runs one accounts server and one API domain per data center (DC); a grant code, refresh token or
+access token only works in the DC that issued it, and the client secret may differ per DC. To let the
+product's tests exercise all of that offline, this emulator starts one HTTP server per DC, all sharing one
+state. Each server answers both the OAuth paths (``/oauth/v2/...``) and the CRM paths (``/crm/v8/...``),
+so ``accounts_url(dc)`` and ``api_domain(dc)`` are the same base URL.
+
+The quirks that bite real integrations are reproduced on purpose: OAuth errors with HTTP 200, no refresh
+token without ``access_type=offline`` or on re-consent without ``prompt=consent``, two-minute single-use
+grant codes, 10 access tokens per refresh token per 10 minutes, 15 active access tokens per refresh
+token, 20 refresh tokens per user per client, 10 grant codes per client per 10 minutes, a localizable
+throttling text and the legacy ``expires_in`` in milliseconds. Time comes from the injected clock so
+tests can jump ahead without sleeping.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import http.client
+import json
+import secrets
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+from .base import Emulator, Request, Response
+
+__all__ = ["DEFAULT_DATA_CENTERS", "DEFAULT_THROTTLE_DESCRIPTION", "ConsentError", "ZohoEmulator"]
+
+DEFAULT_DATA_CENTERS: tuple[str, ...] = ("us", "eu", "in", "au", "jp", "ca", "sa", "cn", "uk")
+DEFAULT_THROTTLE_DESCRIPTION = "You have made too many requests continuously. Please try again after some time."
+
+CODE_TTL = 120.0  # seconds a grant code stays exchangeable
+ACCESS_TTL = 3600.0  # seconds an access token lives
+WINDOW = 600.0  # the 10-minute window of Zoho's rate limits
+MAX_CODES_PER_WINDOW = 10  # grant codes per client per window
+MAX_MINTS_PER_WINDOW = 10  # access tokens per refresh token per window
+MAX_ACTIVE_ACCESS = 15  # active access tokens per refresh token
+MAX_REFRESH_PER_USER = 20  # live refresh tokens per user per client
+
+DECISION_PATH = "/oauth/v2/auth/decision"
+
+_MODULES: tuple[tuple[str, str], ...] = (
+    ("Leads", "Leads"),
+    ("Contacts", "Contacts"),
+    ("Accounts", "Accounts"),
+    ("Deals", "Deals"),
+    ("Campaigns", "Campaigns"),
+    ("Tasks", "Tasks"),
+)
+
+
+class ConsentError(RuntimeError):
+    """The programmatic browser did not get the redirect it expected (error page, missing button...)."""
+
+    def __init__(self, status: int, body: str, reason: str) -> None:
+        super().__init__(f"consent failed ({reason}): HTTP {status}: {body[:300]}")
+        self.status = status
+        self.body = body
+        self.reason = reason
+
+
+# ---- state --------------------------------------------------------------------------------------
+@dataclass
+class _Client:
+    client_id: str
+    client_secret: str
+    redirect_uris: tuple[str, ...]
+    secrets_by_dc: dict[str, str]
+
+    def secret_for(self, dc: str) -> str:
+        """Zoho lets a multi-DC client have one secret per DC; only that one works there."""
+        return self.secrets_by_dc.get(dc, self.client_secret)
+
+
+@dataclass
+class _Org:
+    org_id: str
+    dc: str
+    company_name: str
+
+
+@dataclass
+class _User:
+    email: str
+    dc: str
+    org_id: str
+    user_id: str
+
+    @property
+    def full_name(self) -> str:
+        local = self.email.split("@", 1)[0]
+        return " ".join(part.capitalize() for part in local.replace("_", ".").split(".") if part) or self.email
+
+
+@dataclass
+class _PendingAuth:
+    """An authorization request shown on a consent page, waiting for Accept/Reject."""
+
+    client_id: str
+    redirect_uri: str
+    scope: str
+    state: str | None
+    access_type: str
+    prompt: str
+    user: str
+
+
+@dataclass
+class _Grant:
+    code: str
+    client_id: str
+    redirect_uri: str | None  # None for self-client codes
+    scope: str
+    user: str
+    dc: str
+    access_type: str
+    prompt: str
+    issued_at: float
+    self_client: bool = False
+    spent: bool = False
+
+
+@dataclass
+class _RefreshToken:
+    token: str
+    client_id: str
+    user: str
+    dc: str
+    org_id: str
+    scope: str
+    issued_at: float
+    revoked: bool = False
+    minted: int = 0  # access tokens minted by refresh grants, in total
+    mint_times: deque[float] = field(default_factory=deque)
+    blocked_until: float = 0.0
+    access_tokens: list[str] = field(default_factory=list)  # oldest first
+
+
+@dataclass
+class _AccessToken:
+    token: str
+    client_id: str
+    user: str
+    dc: str
+    org_id: str
+    scope: str
+    issued_at: float
+    refresh_token: str | None
+    killed: bool = False
+
+    def alive(self, now: float) -> bool:
+        return not self.killed and now - self.issued_at < ACCESS_TTL
+
+
+def _zoho_token() -> str:
+    """Zoho's token shape: ``1000.<32 hex>.<32 hex>``."""
+    return f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+
+
+def _scopes(scope: str) -> list[str]:
+    return [s for s in scope.replace(",", " ").split() if s]
+
+
+# ---- the emulator -------------------------------------------------------------------------------
+class ZohoEmulator(Emulator):
+    """Zoho accounts + CRM for every configured data center, on one shared state."""
+
+    def __init__(
+        self,
+        data_centers: Iterable[str] = DEFAULT_DATA_CENTERS,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__("zoho", clock)
+        self._dc_names: tuple[str, ...] = tuple(dict.fromkeys(data_centers))
+        if not self._dc_names:
+            raise ValueError("at least one data center is needed")
+        self._urls: dict[str, str] = {}
+        self._state = threading.RLock()
+        # knobs
+        self.error_status: int = 200
+        self.throttle_description: str = DEFAULT_THROTTLE_DESCRIPTION
+        self.legacy_expiry: bool = False
+        self._override: dict[str, Any] | None = None
+        self._throttle_pending = 0
+        # state
+        self._clients: dict[str, _Client] = {}
+        self._orgs: dict[str, _Org] = {}
+        self._users: dict[str, _User] = {}
+        self._current_user: str | None = None
+        self._pending: dict[str, _PendingAuth] = {}
+        self._grants: dict[str, _Grant] = {}
+        self._code_times: dict[str, deque[float]] = {}
+        self._refresh: dict[str, _RefreshToken] = {}
+        self._access: dict[str, _AccessToken] = {}
+
+        self.route("GET", "/oauth/v2/auth", self._auth_page)
+        self.route("POST", DECISION_PATH, self._auth_decision)
+        self.route("POST", "/oauth/v2/token", self._token)
+        self.route("POST", "/oauth/v2/token/revoke", self._revoke)
+        self.route("GET", "/crm/v8/org", self._crm_org)
+        self.route("GET", "/crm/v8/users", self._crm_users)
+        self.route("GET", "/crm/v8/settings/modules", self._crm_modules)
+
+    # ---- lifecycle and addresses --------------------------------------------------------------
+    def start(self) -> ZohoEmulator:
+        """Start one server per data center, each on its own free port."""
+        for dc in self._dc_names:
+            if dc not in self._urls:
+                self._urls[dc] = self.serve()
+        return self
+
+    def stop(self) -> None:
+        """Shut the per-DC servers down in parallel (each waits one poll), then let the base close them."""
+        with self._lock:
+            servers = list(self._servers)
+        stoppers = [threading.Thread(target=server.shutdown, daemon=True) for server in servers]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
+        super().stop()  # shutdown() again returns at once; this closes the sockets
+        self._urls.clear()
+
+    def accounts_url(self, dc: str) -> str:
+        try:
+            return self._urls[dc]
+        except KeyError:
+            raise KeyError(f"data center {dc!r} is not served (known: {self._dc_names}; started?)") from None
+
+    def api_domain(self, dc: str) -> str:
+        """The same server answers the CRM paths, so the API domain is the accounts URL."""
+        return self.accounts_url(dc)
+
+    def data_centers_json(self) -> str:
+        """The value for ``ZOHO_DATA_CENTERS_JSON``: each DC's accounts URL and API domains."""
+        return json.dumps(
+            {dc: {"accounts_url": self.accounts_url(dc), "api_domains": [self.api_domain(dc)]} for dc in self._dc_names}
+        )
+
+    def dc_of(self, base_url: str) -> str:
+        wanted = base_url.rstrip("/")
+        for dc, url in self._urls.items():
+            if url == wanted:
+                return dc
+        raise ValueError(f"{base_url!r} is not one of this emulator's servers")
+
+    # ---- setup --------------------------------------------------------------------------------
+    def register_client(
+        self,
+        client_id: str,
+        client_secret: str,
+        redirect_uris: Iterable[str] = (),
+        secrets_by_dc: dict[str, str] | None = None,
+    ) -> None:
+        """Register (or replace) a server-based client as in Zoho's API console, multi-DC enabled."""
+        with self._state:
+            self._clients[client_id] = _Client(
+                client_id, client_secret, tuple(redirect_uris), dict(secrets_by_dc or {})
+            )
+
+    def add_org(self, dc: str, org_id: str, company_name: str, user: str = "admin@example.com") -> None:
+        """Add an org in ``dc`` with one user; the first user ever added consents by default."""
+        if dc not in self._dc_names:
+            raise ValueError(f"unknown data center {dc!r}")
+        with self._state:
+            org = self._orgs.get(org_id)
+            if org is not None and org.dc != dc:
+                raise ValueError(f"org {org_id} already lives in {org.dc}")
+            existing = self._users.get(user)
+            if existing is not None and existing.org_id != org_id:
+                raise ValueError(f"user {user} already belongs to org {existing.org_id} ({existing.dc})")
+            self._orgs[org_id] = _Org(org_id, dc, company_name)
+            if existing is None:
+                user_id = str(4_876_000_000_000_000 + len(self._users) + 1)
+                self._users[user] = _User(user, dc, org_id, user_id)
+            if self._current_user is None:
+                self._current_user = user
+
+    def set_user(self, user: str) -> None:
+        """Choose who is signed in to the browser for the next consent."""
+        with self._state:
+            if user not in self._users:
+                raise KeyError(f"unknown user {user!r}; add_org() it first")
+            self._current_user = user
+
+    # ---- knobs --------------------------------------------------------------------------------
+    def override_next_token_response(self, **changes: Any) -> None:
+        """One-shot: merge ``changes`` into the next successful token answer; ``None`` removes a key.
+
+        Only the answer changes; server-side state (e.g. a refresh token that was issued) stays.
+        """
+        with self._state:
+            self._override = dict(changes)
+
+    def throttle_next(self, n: int = 1) -> None:
+        """The next ``n`` calls to ``/oauth/v2/token`` answer Zoho's throttling error."""
+        with self._state:
+            self._throttle_pending += n
+
+    def revoke_consent(self, refresh_token: str) -> None:
+        """The user removed the app under Connected Apps: all of that user's grants to the client die."""
+        with self._state:
+            rt = self._refresh[refresh_token]
+            for other in self._refresh.values():
+                if other.client_id == rt.client_id and other.user == rt.user:
+                    self._revoke_refresh(other)
+            for at in self._access.values():
+                if at.client_id == rt.client_id and at.user == rt.user:
+                    at.killed = True
+
+    def delete_client(self, client_id: str) -> None:
+        """The client was deleted in the API console: it and every token it holds stop working."""
+        with self._state:
+            self._clients.pop(client_id, None)
+            for rt in self._refresh.values():
+                if rt.client_id == client_id:
+                    self._revoke_refresh(rt)
+            for at in self._access.values():
+                if at.client_id == client_id:
+                    at.killed = True
+
+    # ---- introspection ------------------------------------------------------------------------
+    def refresh_token_info(self, token: str) -> dict[str, Any]:
+        """State of a refresh token; ``minted`` counts access tokens from refresh grants only."""
+        with self._state:
+            rt = self._refresh[token]
+            return {
+                "revoked": rt.revoked,
+                "dc": rt.dc,
+                "user": rt.user,
+                "org_id": rt.org_id,
+                "scope": rt.scope,
+                "minted": rt.minted,
+            }
+
+    def live_refresh_tokens(self, client_id: str, user: str | None = None) -> list[str]:
+        """Unrevoked refresh tokens of a client (optionally one user's), oldest first."""
+        with self._state:
+            return [
+                rt.token
+                for rt in self._refresh.values()
+                if rt.client_id == client_id and not rt.revoked and (user is None or rt.user == user)
+            ]
+
+    def access_token_valid(self, token: str) -> bool:
+        with self._state:
+            at = self._access.get(token)
+            return at is not None and at.alive(self.clock())
+
+    # ---- test helpers that act like the user --------------------------------------------------
+    def issue_self_client_code(self, client_id: str, dc: str, scope: str, user: str | None = None) -> str:
+        """A grant code generated in the API console (self client): no redirect_uri, always offline.
+
+        Exempt from the grant-code rate limit, which guards the browser flow.
+        """
+        with self._state:
+            if client_id not in self._clients:
+                raise KeyError(f"unknown client {client_id!r}")
+            if user is None:
+                current = self._users.get(self._current_user or "")
+                if current is not None and current.dc == dc:
+                    user = current.email
+                else:
+                    user = next((u.email for u in self._users.values() if u.dc == dc), None)
+                if user is None:
+                    raise ValueError(f"no user in data center {dc!r}; add_org() first")
+            elif user not in self._users or self._users[user].dc != dc:
+                raise ValueError(f"user {user!r} does not live in data center {dc!r}")
+            grant = _Grant(
+                code=_zoho_token(),
+                client_id=client_id,
+                redirect_uri=None,
+                scope=scope,
+                user=user,
+                dc=dc,
+                access_type="offline",
+                prompt="consent",
+                issued_at=self.clock(),
+                self_client=True,
+            )
+            self._grants[grant.code] = grant
+            return grant.code
+
+    def consent(self, auth_url: str, accept: bool = True) -> str:
+        """Act as the browser: load the consent page, press Accept or Reject, return the redirect.
+
+        Both steps are real HTTP requests (so they show up in the request log); the redirect is not
+        followed. Raises :class:`ConsentError` when Zoho shows an error page instead.
+        """
+        status, _, body = _http_call("GET", auth_url)
+        if status != 200:
+            raise ConsentError(status, body, "the authorization page is an error page")
+        label = "Accept" if accept else "Reject"
+        parser = _FormParser()
+        parser.feed(body)
+        form = next((f for f in parser.forms if label in f.buttons), None)
+        if form is None:
+            raise ConsentError(status, body, f"no {label!r} button on the consent page")
+        status, headers, body = _http_call(
+            form.method.upper() or "POST",
+            urljoin(auth_url, form.action),
+            urlencode(form.fields),
+        )
+        location = headers.get("location")
+        if status not in (301, 302, 303, 307, 308) or not location:
+            raise ConsentError(status, body, "the decision did not redirect")
+        return location
+
+    # ---- OAuth: authorization -----------------------------------------------------------------
+    def _auth_page(self, request: Request) -> Response:
+        q = request.query
+        with self._state:
+            client = self._clients.get(q.get("client_id", ""))
+            if client is None:
+                return _error_page("invalid_client", "This application is not registered.")
+            if q.get("response_type") != "code":
+                return _error_page("unsupported_response_type", "response_type must be 'code'.")
+            redirect_uri = q.get("redirect_uri", "")
+            if redirect_uri not in client.redirect_uris:
+                return _error_page("invalid_redirect_uri", "The redirect URI does not match the registered one.")
+            scope = q.get("scope", "").strip()
+            if not scope:
+                return _error_page("invalid_scope", "No scope was requested.")
+            user = self._users.get(self._current_user or "")
+            if user is None:
+                return _error_page("no_user", "Nobody is signed in (add_org() a user first).")
+            request_id = secrets.token_urlsafe(24)
+            self._pending[request_id] = _PendingAuth(
+                client_id=client.client_id,
+                redirect_uri=redirect_uri,
+                scope=scope,
+                state=q.get("state"),
+                access_type=q.get("access_type", "online"),
+                prompt=q.get("prompt", ""),
+                user=user.email,
+            )
+        return Response.html(_consent_page(client.client_id, scope, user, request_id))
+
+    def _auth_decision(self, request: Request) -> Response:
+        form = request.form
+        with self._state:
+            pending = self._pending.pop(form.get("request_id", ""), None)
+            if pending is None:
+                return _error_page("invalid_request", "This authorization request is unknown or already answered.")
+            if pending.client_id not in self._clients:
+                return _error_page("invalid_client", "This application is not registered.")
+            decision = form.get("decision")
+            if decision == "reject":
+                params = [("error", "access_denied")]
+                if pending.state is not None:
+                    params.append(("state", pending.state))
+                return Response.redirect(_append_query(pending.redirect_uri, params))
+            if decision != "accept":
+                return _error_page("invalid_request", "Unknown decision.")
+            now = self.clock()
+            times = self._code_times.setdefault(pending.client_id, deque())
+            while times and times[0] <= now - WINDOW:
+                times.popleft()
+            if len(times) >= MAX_CODES_PER_WINDOW:
+                return _error_page("too_many_codes", "Too many grant codes were requested; try again later.")
+            times.append(now)
+            user = self._users[pending.user]
+            grant = _Grant(
+                code=_zoho_token(),
+                client_id=pending.client_id,
+                redirect_uri=pending.redirect_uri,
+                scope=pending.scope,
+                user=user.email,
+                dc=user.dc,
+                access_type=pending.access_type,
+                prompt=pending.prompt,
+                issued_at=now,
+            )
+            self._grants[grant.code] = grant
+            params = []
+            if pending.state is not None:
+                params.append(("state", pending.state))
+            params += [("code", grant.code), ("location", user.dc), ("accounts-server", self.accounts_url(user.dc))]
+            return Response.redirect(_append_query(pending.redirect_uri, params))
+
+    # ---- OAuth: tokens ------------------------------------------------------------------------
+    def _token(self, request: Request) -> Response:
+        params = {**request.query, **request.form}  # Zoho accepts query parameters too
+        dc = self.dc_of(request.server)
+        with self._state:
+            if self._throttle_pending > 0:
+                self._throttle_pending -= 1
+                return self._throttled()
+            client = self._clients.get(params.get("client_id", ""))
+            if client is None:
+                return self._oauth_error("invalid_client")
+            if not hmac.compare_digest(params.get("client_secret", "").encode(), client.secret_for(dc).encode()):
+                return self._oauth_error("invalid_client_secret")
+            grant_type = params.get("grant_type")
+            if grant_type == "authorization_code":
+                return self._exchange_code(client, dc, params)
+            if grant_type == "refresh_token":
+                return self._refresh_grant(client, dc, params)
+            return self._oauth_error("unsupported_grant_type")
+
+    def _exchange_code(self, client: _Client, dc: str, params: dict[str, str]) -> Response:
+        now = self.clock()
+        grant = self._grants.get(params.get("code", ""))
+        # a code from another DC or client is unknown here, so it is not spent either
+        if grant is None or grant.dc != dc or grant.client_id != client.client_id or grant.spent:
+            return self._oauth_error("invalid_code")
+        grant.spent = True
+        if now - grant.issued_at >= CODE_TTL:
+            return self._oauth_error("invalid_code")
+        if not grant.self_client and params.get("redirect_uri") != grant.redirect_uri:
+            return self._oauth_error("invalid_redirect_uri")
+        user = self._users[grant.user]
+        holds_one = bool(self.live_refresh_tokens(client.client_id, user.email))
+        wants_refresh = grant.access_type == "offline" and (grant.prompt == "consent" or not holds_one)
+        rt = self._issue_refresh(client.client_id, user, grant.scope, now) if wants_refresh else None
+        access = self._mint_access(client.client_id, user, grant.scope, rt, now)
+        payload: dict[str, Any] = {"access_token": access}
+        if rt is not None:
+            payload["refresh_token"] = rt.token
+        payload["scope"] = grant.scope
+        return self._token_answer(payload, dc)
+
+    def _refresh_grant(self, client: _Client, dc: str, params: dict[str, str]) -> Response:
+        now = self.clock()
+        rt = self._refresh.get(params.get("refresh_token", ""))
+        if rt is None or rt.revoked or rt.dc != dc or rt.client_id != client.client_id:
+            return self._oauth_error("invalid_code")
+        while rt.mint_times and rt.mint_times[0] <= now - WINDOW:
+            rt.mint_times.popleft()
+        if len(rt.mint_times) >= MAX_MINTS_PER_WINDOW:
+            # blocked until every mint of this burst has left the window
+            rt.blocked_until = max(rt.blocked_until, rt.mint_times[-1] + WINDOW)
+        if now < rt.blocked_until:
+            return self._throttled()
+        user = self._users[rt.user]
+        access = self._mint_access(client.client_id, user, rt.scope, rt, now)
+        rt.minted += 1
+        rt.mint_times.append(now)
+        return self._token_answer({"access_token": access, "scope": rt.scope}, dc)
+
+    def _revoke(self, request: Request) -> Response:
+        params = {**request.query, **request.form}
+        dc = self.dc_of(request.server)
+        with self._state:
+            rt = self._refresh.get(params.get("token", ""))
+            if rt is None or rt.revoked or rt.dc != dc:
+                return Response.json({"status": "failure"})
+            self._revoke_refresh(rt)
+            return Response.json({"status": "success"})
+
+    # ---- token bookkeeping (call with the state lock held) ------------------------------------
+    def _issue_refresh(self, client_id: str, user: _User, scope: str, now: float) -> _RefreshToken:
+        live = [self._refresh[t] for t in self.live_refresh_tokens(client_id, user.email)]
+        while len(live) >= MAX_REFRESH_PER_USER:
+            self._revoke_refresh(live.pop(0))  # Zoho silently drops the oldest
+        rt = _RefreshToken(_zoho_token(), client_id, user.email, user.dc, user.org_id, scope, now)
+        self._refresh[rt.token] = rt
+        return rt
+
+    def _mint_access(self, client_id: str, user: _User, scope: str, rt: _RefreshToken | None, now: float) -> str:
+        at = _AccessToken(
+            _zoho_token(), client_id, user.email, user.dc, user.org_id, scope, now, rt.token if rt else None
+        )
+        if rt is not None:
+            active = [t for t in rt.access_tokens if self._access[t].alive(now)]
+            while len(active) >= MAX_ACTIVE_ACCESS:
+                self._access[active.pop(0)].killed = True
+            rt.access_tokens = [*active, at.token]
+        self._access[at.token] = at
+        return at.token
+
+    def _revoke_refresh(self, rt: _RefreshToken) -> None:
+        rt.revoked = True
+        for token in rt.access_tokens:
+            self._access[token].killed = True
+
+    def _token_answer(self, payload: dict[str, Any], dc: str) -> Response:
+        payload = {**payload, "api_domain": self.api_domain(dc), "token_type": "Bearer"}
+        if self.legacy_expiry:
+            payload["expires_in_sec"] = int(ACCESS_TTL)
+            payload["expires_in"] = int(ACCESS_TTL * 1000)
+        else:
+            payload["expires_in"] = int(ACCESS_TTL)
+        override, self._override = self._override, None
+        for key, value in (override or {}).items():
+            if value is None:
+                payload.pop(key, None)
+            else:
+                payload[key] = value
+        return Response.json(payload, 200)
+
+    def _oauth_error(self, error: str) -> Response:
+        return Response.json({"error": error}, self.error_status)
+
+    def _throttled(self) -> Response:
+        return Response.json(
+            {"error": "Access Denied", "error_description": self.throttle_description}, self.error_status
+        )
+
+    # ---- CRM ----------------------------------------------------------------------------------
+    def _authenticate(self, request: Request, scope_prefixes: tuple[str, ...]) -> _AccessToken | Response:
+        """Zoho's checks in order: header present, token alive in this DC, scope covers the URL."""
+        header = (request.header("authorization") or "").strip()
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "zoho-oauthtoken" or not token.strip():
+            return _crm_error("AUTHENTICATION_FAILURE", "Authentication failed")
+        dc = self.dc_of(request.server)
+        with self._state:
+            at = self._access.get(token.strip())
+            if at is None or not at.alive(self.clock()) or at.dc != dc:
+                return _crm_error("INVALID_TOKEN", "invalid oauth token")
+            prefixes = tuple(p.lower() for p in scope_prefixes)
+            if not any(s.lower().startswith(prefixes) for s in _scopes(at.scope)):
+                return _crm_error("OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL")
+            return at
+
+    def _crm_org(self, request: Request) -> Response:
+        at = self._authenticate(request, ("ZohoCRM.org.",))
+        if isinstance(at, Response):
+            return at
+        with self._state:
+            org = self._orgs[at.org_id]
+            return Response.json(
+                {
+                    "org": [
+                        {
+                            "id": org.org_id,
+                            "company_name": org.company_name,
+                            "domain_name": f"org{org.org_id}",
+                            "primary_email": at.user,
+                        }
+                    ]
+                }
+            )
+
+    def _crm_users(self, request: Request) -> Response:
+        at = self._authenticate(request, ("ZohoCRM.users.",))
+        if isinstance(at, Response):
+            return at
+        with self._state:
+            if request.query.get("type") == "CurrentUser":
+                users = [self._users[at.user]]
+            else:
+                users = [u for u in self._users.values() if u.org_id == at.org_id]
+            return Response.json(
+                {"users": [{"id": u.user_id, "email": u.email, "full_name": u.full_name} for u in users]}
+            )
+
+    def _crm_modules(self, request: Request) -> Response:
+        at = self._authenticate(request, ("ZohoCRM.settings.", "ZohoCRM.modules."))
+        if isinstance(at, Response):
+            return at
+        return Response.json({"modules": [{"api_name": api, "module_name": name} for api, name in _MODULES]})
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+def _crm_error(code: str, message: str) -> Response:
+    return Response.json({"code": code, "details": {}, "message": message, "status": "error"}, 401)
+
+
+def _append_query(url: str, params: list[tuple[str, str]]) -> str:
+    """Add parameters to a redirect URI that may already carry a query."""
+    separator = "&" if "?" in url else "?"
+    return url + separator + urlencode(params)
+
+
+def _error_page(error: str, message: str) -> Response:
+    """Zoho shows an HTML page (no redirect) when the request itself cannot be trusted."""
+    return Response.html(
+        '<!doctype html>\n<html><head><meta charset="utf-8"><title>Zoho Accounts - Error</title></head>\n'
+        f'<body><h1>An error occurred</h1><p class="error" data-error="{html.escape(error)}">'
+        f"{html.escape(message)}</p></body></html>\n",
+        400,
+    )
+
+
+def _consent_page(client_id: str, scope: str, user: _User, request_id: str) -> str:
+    scope_items = "".join(f"<li>{html.escape(s)}</li>" for s in _scopes(scope))
+
+    def form(decision: str, label: str) -> str:
+        return (
+            f'<form method="post" action="{DECISION_PATH}">'
+            f'<input type="hidden" name="request_id" value="{html.escape(request_id)}">'
+            f'<input type="hidden" name="decision" value="{decision}">'
+            f'<button type="submit" id="{decision}">{label}</button></form>'
+        )
+
+    return (
+        '<!doctype html>\n<html><head><meta charset="utf-8"><title>Zoho Accounts - Authorize</title></head>\n'
+        "<body><h1>Authorize application</h1>\n"
+        f'<p>The application <code id="client-id">{html.escape(client_id)}</code> would like to access '
+        f'the Zoho account <strong id="user">{html.escape(user.email)}</strong> '
+        f'(<span id="location">{html.escape(user.dc)}</span>).</p>\n'
+        f'<ul id="scopes">{scope_items}</ul>\n'
+        f"{form('accept', 'Accept')}\n{form('reject', 'Reject')}\n</body></html>\n"
+    )
+
+
+@dataclass
+class _Form:
+    action: str
+    method: str
+    fields: dict[str, str] = field(default_factory=dict)
+    buttons: list[str] = field(default_factory=list)
+
+
+class _FormParser(HTMLParser):
+    """Just enough HTML parsing to find forms, their hidden fields and their buttons' labels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[_Form] = []
+        self._in_button = False
+        self._label: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append(_Form(a.get("action", ""), a.get("method", "get")))
+        elif tag == "input" and self.forms and a.get("name"):
+            self.forms[-1].fields[a["name"]] = a.get("value", "")
+        elif tag == "button":
+            self._in_button, self._label = True, []
+
+    def handle_data(self, data: str) -> None:
+        if self._in_button:
+            self._label.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "button" and self._in_button:
+            self._in_button = False
+            if self.forms:
+                self.forms[-1].buttons.append("".join(self._label).strip())
+
+
+def _http_call(method: str, url: str, body: str | None = None) -> tuple[int, dict[str, str], str]:
+    """One plain HTTP request that does not follow redirects (the emulator only serves http)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"the emulator's browser only speaks plain http, not {url!r}")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        text = response.read().decode("utf-8", "replace")
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, text
+    finally:
+        conn.close()

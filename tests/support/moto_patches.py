@@ -1,0 +1,34 @@
+"""Known moto gaps, patched in test setup (never worked around in product code).
+
+moto 5 never updates a secret's default version when ``update_secret_version_stage`` moves
+``AWSCURRENT``: a later read with no stage returns the old value, and the next plain put leaves two
+versions labelled ``AWSCURRENT``. Real Secrets Manager has no such problem.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_applied = False
+
+
+def apply() -> None:
+    global _applied
+    if _applied:
+        return
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original = SecretsManagerBackend.update_secret_version_stage
+
+    def update_secret_version_stage(
+        self: Any, secret_id: str, version_stage: str, remove_from_version_id: str, move_to_version_id: str
+    ) -> Any:
+        result = original(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            secret = self.secrets[secret_id]
+            target = getattr(secret, "source", secret)
+            target.default_version_id = move_to_version_id
+        return result
+
+    SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage  # type: ignore[method-assign]
+    _applied = True

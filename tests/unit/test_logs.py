@@ -1,0 +1,56 @@
+"""Logging that cannot print a secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from zoho_aep.logs import MASK, get_logger, register_secret, scrub, scrub_text
+
+from tests.support.fakes import ListHandler
+
+
+def test_sensitive_keys_are_masked_at_any_depth() -> None:
+    record = {"outer": {"access_token": "x", "list": [{"clientSecret": "y"}], "Refresh-Token": "z"}, "ok": "fine"}
+    assert scrub(record) == {
+        "outer": {"access_token": MASK, "list": [{"clientSecret": MASK}], "Refresh-Token": MASK},
+        "ok": "fine",
+    }
+
+
+def test_registered_secret_values_are_masked_inside_any_text() -> None:
+    register_secret("s3cr3t-value-for-logs")
+    assert scrub_text("before s3cr3t-value-for-logs after") == f"before {MASK} after"
+
+
+def test_zoho_token_shapes_are_masked_even_unregistered() -> None:
+    token = "1000." + "a" * 32 + "." + "b" * 32
+    assert token not in scrub_text(f"token={token}")
+
+
+def test_logger_output_never_contains_a_registered_secret() -> None:
+    register_secret("leaky-grant-code-12345")
+    logger = get_logger("test-logs")
+    handler = ListHandler()
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        logger.info("got leaky-grant-code-12345", extra={"detail": {"nested": "leaky-grant-code-12345"}})
+        try:
+            raise ValueError("boom leaky-grant-code-12345")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    assert handler.lines
+    assert all("leaky-grant-code-12345" not in line for line in handler.lines)
+    assert json.loads(handler.lines[0])["message"] == f"got {MASK}"
+
+
+def test_short_values_are_not_registered_to_avoid_masking_everything() -> None:
+    register_secret("ab")
+    assert scrub_text("a b ab") == "a b ab"
+
+
+def test_stdlib_logging_is_untouched() -> None:
+    assert logging.getLogger("unrelated").handlers == []

@@ -1,0 +1,113 @@
+"""The secret store: explicit AWSCURRENT reads, compare-and-swap writes, tags, listing without values."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from zoho_aep.errors import ConfigError, ConnectionPendingDeletion, WriteConflict
+from zoho_aep.store import AppSecrets, ConnectionStore
+
+from tests.conftest import PREFIX
+
+
+@pytest.fixture
+def store(sm: Any) -> ConnectionStore:
+    return ConnectionStore(PREFIX, sm, sleep=lambda s: None)
+
+
+def test_write_creates_the_secret_with_tags(store: ConnectionStore, sm: Any) -> None:
+    result = store.write(
+        "acme", lambda current: {"connection": "acme", "n": 1}, create_tags={"zoho-aep:status": "active"}
+    )
+    assert result.created
+    assert json.loads(sm.get_secret_value(SecretId=f"{PREFIX}/connections/acme")["SecretString"])["n"] == 1
+    assert store.get_tags("acme") == {"zoho-aep:status": "active"}
+
+
+def test_update_moves_awscurrent_to_the_new_version(store: ConnectionStore, sm: Any) -> None:
+    store.write("acme", lambda current: {"n": 1})
+    result = store.write("acme", lambda current: {**(current or {}), "n": 2})
+    assert not result.created and result.previous == {"n": 1}
+    stored = store.require("acme")
+    assert stored.value == {"n": 2} and stored.version_id == result.version_id
+    versions = sm.list_secret_version_ids(SecretId=f"{PREFIX}/connections/acme")["Versions"]
+    current = [v["VersionId"] for v in versions if "AWSCURRENT" in v.get("VersionStages", [])]
+    assert current == [result.version_id]
+
+
+def test_a_concurrent_writer_between_read_and_write_is_not_lost(store: ConnectionStore) -> None:
+    store.write("acme", lambda current: {"a": 0, "b": 0})
+    interleaved = {"done": False}
+
+    def mutate(current: dict[str, Any] | None) -> dict[str, Any]:
+        assert current is not None
+        if not interleaved["done"]:
+            interleaved["done"] = True
+            # Another function writes after our read, before our compare-and-swap.
+            store.write("acme", lambda other: {**(other or {}), "b": 1})
+        return {**current, "a": 1}
+
+    store.write("acme", mutate)
+    assert store.require("acme").value == {"a": 1, "b": 1}
+
+
+def test_unchanged_value_writes_nothing(store: ConnectionStore, sm: Any) -> None:
+    first = store.write("acme", lambda current: {"n": 1})
+    again = store.write("acme", lambda current: current)
+    assert not again.changed and again.version_id == first.version_id
+
+
+def test_losing_every_race_gives_up_with_a_conflict(sm: Any) -> None:
+    store = ConnectionStore(PREFIX, sm, max_attempts=3, sleep=lambda s: None)
+    store.write("acme", lambda current: {"n": 0})
+
+    def always_interleaved(current: dict[str, Any] | None) -> dict[str, Any]:
+        store_other = ConnectionStore(PREFIX, sm, sleep=lambda s: None)
+        store_other.write("acme", lambda other: {"n": (other or {}).get("n", 0) + 1})
+        return {"n": -1}
+
+    with pytest.raises(WriteConflict):
+        store.write("acme", always_interleaved)
+
+
+def test_listing_reads_tags_but_no_secret_value(store: ConnectionStore, sm: Any) -> None:
+    for i in range(3):
+        store.write(f"c{i}", lambda current: {"x": 1}, create_tags={"zoho-aep:status": "active"})
+    sm.create_secret(Name=f"{PREFIX}/zoho-client", SecretString="{}")
+    calls: list[str] = []
+    sm.meta.events.register("before-call.secrets-manager", lambda model, **kw: calls.append(model.name))
+    listed = store.list()
+    assert sorted(s.name for s in listed) == ["c0", "c1", "c2"]
+    assert all(s.tags["zoho-aep:status"] == "active" for s in listed)
+    assert calls == ["ListSecrets"]
+
+
+def test_secret_scheduled_for_deletion_is_reported(store: ConnectionStore, sm: Any) -> None:
+    store.write("acme", lambda current: {"n": 1})
+    sm.delete_secret(SecretId=f"{PREFIX}/connections/acme", RecoveryWindowInDays=7)
+    with pytest.raises(ConnectionPendingDeletion):
+        store.get("acme")
+
+
+def test_tags_are_set_and_removed(store: ConnectionStore) -> None:
+    store.write("acme", lambda current: {"n": 1}, create_tags={"zoho-aep:last-error": "zoho-throttled"})
+    store.set_tags("acme", {"zoho-aep:status": "active"}, remove=("zoho-aep:last-error",))
+    assert store.get_tags("acme") == {"zoho-aep:status": "active"}
+
+
+def test_empty_zoho_client_secret_tells_the_operator_to_configure(sm: Any) -> None:
+    sm.create_secret(Name=f"{PREFIX}/zoho-client", SecretString="{}")
+    with pytest.raises(ConfigError) as info:
+        AppSecrets(PREFIX, sm).zoho_client()
+    assert info.value.code == "zoho-client-not-configured"
+    assert "zoho-aep configure" in info.value.message
+
+
+def test_per_data_center_client_secret_replaces_the_shared_one(sm: Any) -> None:
+    value = {"client_id": "1000.X", "client_secret": "shared-secret", "client_secrets": {"eu": "eu-secret"}}
+    sm.create_secret(Name=f"{PREFIX}/zoho-client", SecretString=json.dumps(value))
+    creds = AppSecrets(PREFIX, sm).zoho_client()
+    assert creds.secret_for("eu") == "eu-secret"
+    assert creds.secret_for("us") == "shared-secret"
