@@ -1,0 +1,50 @@
+# zoho-aep: every target installs what it needs into .venv first (python3 >= 3.11 is all it assumes).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test lint format typecheck validate build check clean
+
+$(STAMP): requirements-dev.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The product's main job, locally: moto's server + the Zoho emulator, a link, a consent, the callback.
+demo: install
+	$(PY) -m local.demo
+
+## Every test suite (unit, integration, emulators).
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+validate: install
+	$(VENV)/bin/sam validate --lint
+
+build: install
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/sam build --parallel
+
+## What CI runs besides the tests.
+check: lint typecheck validate
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
