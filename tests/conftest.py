@@ -21,7 +21,13 @@ os.environ.update(
         "SAM_CLI_TELEMETRY": "0",
     }
 )
-for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_EVENTS"):
+for _var in (
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_EVENTS",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+):
     os.environ.pop(_var, None)
 
 from tests.support import moto_patches  # noqa: E402

@@ -10,6 +10,7 @@ Three nets, so one forgotten rule is not a leak:
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -119,9 +120,23 @@ def scrub(value: Any) -> Any:
     return value
 
 
+# Libraries whose debug output carries request bodies (botocore logs a PutSecretValue body whole).
+# They stay at WARNING even when an operator turns the root logger up to DEBUG.
+_CHATTY_LIBRARIES = ("botocore", "boto3", "urllib3", "s3transfer")
+
+
+def quiet_libraries() -> None:
+    for name in _CHATTY_LIBRARIES:
+        library = logging.getLogger(name)
+        if library.getEffectiveLevel() < logging.WARNING:
+            library.setLevel(logging.WARNING)
+
+
 def get_logger(service: str) -> Any:
     """A Powertools ``Logger`` whose every line is scrubbed before it is written."""
     from aws_lambda_powertools import Logger
+
+    quiet_libraries()
     from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
     class RedactingFormatter(LambdaPowertoolsFormatter):

@@ -1,0 +1,115 @@
+"""``make demo``: a whole onboarding on one machine, no account needed.
+
+moto's server plays Secrets Manager and EventBridge, the emulator plays Zoho. The demo creates a
+connect link with the real command line, has the emulated Zoho admin accept it, runs the real
+callback handler on the redirect, and prints the stored connection with its secrets masked.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from local.sandbox import ADMIN, PREFIX, local_world, seed_app_secrets
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET_KEYS = {"access_token", "refresh_token", "replaced_refresh_token", "revoke_pending", "state_nonces"}
+
+
+def masked(value: dict[str, Any]) -> dict[str, Any]:
+    """The connection secret as an operator may see it: token material replaced by its length."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in SECRET_KEYS:
+            out[key] = f"<masked, {len(json.dumps(item))} chars>"
+        else:
+            out[key] = item
+    return out
+
+
+def load_handler(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"demo_{name}", ROOT / "functions" / name / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def step(number: int, text: str) -> None:
+    print(f"\n[{number}] {text}")
+
+
+def http_event(query: str) -> dict[str, Any]:
+    return {
+        "version": "2.0",
+        "routeKey": "ANY /oauth/callback",
+        "rawPath": "/oauth/callback",
+        "rawQueryString": query,
+        "headers": {},
+        "requestContext": {"http": {"method": "GET", "path": "/oauth/callback"}, "requestId": "demo"},
+    }
+
+
+class _Context:
+    function_name = "demo-oauth-callback"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:demo"
+    aws_request_id = "demo-request"
+
+
+def main() -> int:
+    print("zoho-aep demo: moto's server + the Zoho emulator on 127.0.0.1, the real handler code.")
+    with local_world() as world:
+        step(1, f"Local AWS (moto) at {world.moto_url}; Zoho data centers emulated on their own ports.")
+        seed_app_secrets(world)
+        print(f"    Secrets {PREFIX}/zoho-client, {PREFIX}/adobe and {PREFIX}/state-key created.")
+
+        step(2, "Operator: python -m zoho_aep link --connection acme --sandbox prod")
+        env = {**world.env, "PYTHONPATH": str(ROOT / "layers/common"), "PATH": "/usr/bin:/bin"}
+        result = subprocess.run(
+            [sys.executable, "-m", "zoho_aep", "link", "--connection", "acme", "--sandbox", "prod"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            print(result.stderr, file=sys.stderr)
+            return 1
+        lines = result.stdout.strip().splitlines()
+        for line in lines[:-1]:
+            print(f"    {line}")
+        link = lines[-1]
+        print(f"    {link[:110]}...")
+
+        step(3, f"Zoho admin ({ADMIN}, an EU org) opens the link and clicks Accept.")
+        redirect = world.zoho.consent(link)
+        print(f"    Zoho redirects to {redirect.split('?')[0]}?state=...&code=...&location=eu&accounts-server=...")
+
+        step(4, "The OAuth callback function handles the redirect.")
+        handler = load_handler("oauth_callback")
+        answer = handler.lambda_handler(http_event(urlsplit(redirect).query), _Context())
+        title = answer["body"].split("<h1", 1)[1].split(">", 1)[1].split("<", 1)[0]
+        print(f"    HTTP {answer['statusCode']}: {title}")
+        if answer["statusCode"] != 200:
+            return 1
+
+        step(5, f"Stored connection secret {PREFIX}/connections/acme (secrets masked):")
+        from zoho_aep.store import ConnectionStore
+
+        store = ConnectionStore(PREFIX)
+        stored = store.require("acme")
+        print("    " + json.dumps(masked(stored.value), indent=2, sort_keys=True).replace("\n", "\n    "))
+        print("    tags: " + json.dumps(store.get_tags("acme"), sort_keys=True))
+    print("\nDemo complete.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
