@@ -72,6 +72,8 @@ def local_world(callback_url: str = "http://127.0.0.1:8400/oauth/callback") -> I
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
         # boto3 names the variable after the service id "EventBridge" (not the endpoint prefix "events").
         "AWS_ENDPOINT_URL_EVENTBRIDGE": moto_url,
+        "AWS_ENDPOINT_URL_CLOUDFORMATION": moto_url,
+        "AWS_ENDPOINT_URL_LAMBDA": moto_url,
         "SECRET_PREFIX": PREFIX,
         "CALLBACK_URL": callback_url,
         "EVENT_BUS_NAME": "default",

@@ -52,6 +52,7 @@ def clock() -> FakeClock:
 def aws() -> Iterator[None]:
     """moto in-process for Secrets Manager and EventBridge; fresh clients per test."""
     from moto import mock_aws
+
     from zoho_aep import aws as aws_clients
 
     aws_clients.reset_clients()

@@ -13,12 +13,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-from zoho_aep.events import CONNECTION_AUTHORIZED
 
 from local.emulators.base import Fault
 from tests.conftest import CLIENT_SECRET, EU_SECRET
 from tests.support.callback import CallbackHarness
 from tests.support.fakes import FakeClock
+from zoho_aep.events import CONNECTION_AUTHORIZED
 
 ALL_DCS = ("us", "eu", "in", "au", "jp", "ca", "sa", "cn", "uk")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from zoho_aep.links import verify_state
 
 from local.sandbox import CLIENT_ID, STATE_KEY, Sandbox, local_world, seed_app_secrets
+from zoho_aep.links import verify_state
 
 ROOT = Path(__file__).resolve().parents[2]
 

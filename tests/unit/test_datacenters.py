@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from zoho_aep.errors import ConfigError, LocationUnknown
 from zoho_aep.zoho.datacenters import DataCenterTable, normalise_origin
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from zoho_aep.errors import HostNotAllowed
-from zoho_aep.http import HttpClient, RetryPolicy, UpstreamUnavailable, parse_retry_after
 
 from local.emulators.base import Emulator, Fault, Response
+from zoho_aep.errors import HostNotAllowed
+from zoho_aep.http import HttpClient, RetryPolicy, UpstreamUnavailable, parse_retry_after
 
 
 @pytest.fixture

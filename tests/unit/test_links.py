@@ -7,6 +7,7 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
 from zoho_aep.errors import (
     InvalidConnectionName,
     InvalidSandboxName,

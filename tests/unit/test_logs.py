@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from zoho_aep.logs import MASK, get_logger, register_secret, scrub, scrub_text
-
 from tests.support.fakes import ListHandler
+from zoho_aep.logs import MASK, get_logger, register_secret, scrub, scrub_text
 
 
 def test_sensitive_keys_are_masked_at_any_depth() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from zoho_aep import errors
 from zoho_aep.http import HttpResponse
 from zoho_aep.zoho.oauth import ZohoOAuthClient

@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from zoho_aep.errors import ConfigError, ConnectionPendingDeletion, WriteConflict
-from zoho_aep.store import AppSecrets, ConnectionStore
 
 from tests.conftest import PREFIX
+from zoho_aep.errors import ConfigError, ConnectionPendingDeletion, WriteConflict
+from zoho_aep.store import AppSecrets, ConnectionStore
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from .errors import (
 from .events import EventPublisher
 from .links import LinkState, verify_state
 from .logs import register_secret
+from .names import check_connection_name, check_sandbox_name
 from .store import (
     SCHEMA_VERSION,
     STATUS_ACTIVE,
@@ -149,18 +150,32 @@ def connection_value(
     return value
 
 
-def _check_existing(current: Mapping[str, Any], state: LinkState, org_id: str | None, now: float) -> None:
+@dataclass(frozen=True)
+class Grant:
+    """What a consent is for: a connection, its AEP sandbox, and the link's nonce (None for self clients)."""
+
+    connection: str
+    sandbox: str
+    nonce: str | None = None
+    nonce_expires_at: int = 0
+
+    @classmethod
+    def from_state(cls, state: LinkState) -> Grant:
+        return cls(state.connection, state.sandbox, state.nonce, state.expires_at)
+
+
+def _check_existing(current: Mapping[str, Any], grant: Grant, org_id: str | None) -> None:
     nonces = current.get("state_nonces")
-    if isinstance(nonces, dict) and state.nonce in nonces:
+    if grant.nonce is not None and isinstance(nonces, dict) and grant.nonce in nonces:
         raise StateReused("This connect link was already used.")
     stored_sandbox = current.get("adobe_sandbox")
-    if isinstance(stored_sandbox, str) and stored_sandbox and stored_sandbox != state.sandbox:
+    if isinstance(stored_sandbox, str) and stored_sandbox and stored_sandbox != grant.sandbox:
         raise SandboxMismatch(
-            f"Connection {state.connection} belongs to AEP sandbox {stored_sandbox}; the link names {state.sandbox}."
+            f"Connection {grant.connection} belongs to AEP sandbox {stored_sandbox}; the request names {grant.sandbox}."
         )
     stored_org = current.get("zoho_org_id")
     if org_id is not None and stored_org and str(stored_org) != org_id:
-        raise ZohoOrgMismatch(f"Connection {state.connection} belongs to another Zoho org.")
+        raise ZohoOrgMismatch(f"Connection {grant.connection} belongs to another Zoho org.")
 
 
 def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> ConnectResult:
@@ -181,14 +196,34 @@ def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> Conn
     accounts_server = params.get("accounts-server")
     if accounts_server is not None and normalise_origin(accounts_server) != dc.accounts_url:
         raise AccountsServerMismatch("The redirect names an accounts server that is not its data center's.")
+    grant = Grant.from_state(state)
     existing = deps.store.get(state.connection)
     if existing is not None:
-        _check_existing(existing.value, state, None, now)
+        _check_existing(existing.value, grant, None)
 
     creds = deps.app_secrets.zoho_client()
     redirect_uri = deps.settings.require_callback_url()
     tokens = deps.zoho.exchange_code(dc, creds.client_id, creds.secret_for(dc.location), code, redirect_uri)
-    return store_authorization(deps, creds=creds, dc=dc, tokens=tokens, state=state, now=now)
+    return store_authorization(deps, creds=creds, dc=dc, tokens=tokens, grant=grant, now=now)
+
+
+def import_self_client(deps: ConnectDeps, *, connection: str, sandbox: str, location: str, code: str) -> ConnectResult:
+    """Store a connection from a grant code made with a Zoho *self client* in the API console.
+
+    Such codes are exchanged without ``redirect_uri``; everything after the exchange is exactly what
+    the callback does (org lookup, compare-and-swap write, tags, the authorized event).
+    """
+    register_secret(code)
+    grant = Grant(check_connection_name(connection), check_sandbox_name(sandbox))
+    dc = deps.settings.data_centers.resolve(location)
+    if not code.strip():
+        raise CodeMissing("A self-client grant code is needed (--code).")
+    existing = deps.store.get(grant.connection)
+    if existing is not None:
+        _check_existing(existing.value, grant, None)
+    creds = deps.app_secrets.zoho_client()
+    tokens = deps.zoho.exchange_code(dc, creds.client_id, creds.secret_for(dc.location), code.strip(), None)
+    return store_authorization(deps, creds=creds, dc=dc, tokens=tokens, grant=grant, now=deps.clock())
 
 
 def store_authorization(
@@ -197,7 +232,7 @@ def store_authorization(
     creds: ZohoClientCredentials,
     dc: DataCenter,
     tokens: TokenSet,
-    state: LinkState,
+    grant: Grant,
     now: float,
 ) -> ConnectResult:
     """After a successful exchange: identify the org, CAS-write the secret, tag it, publish the event.
@@ -210,11 +245,11 @@ def store_authorization(
 
         def mutate(current: dict[str, Any] | None) -> dict[str, Any]:
             if current is not None:
-                _check_existing(current, state, org.id, now)
+                _check_existing(current, grant, org.id)
             value = connection_value(
                 current=current,
-                connection=state.connection,
-                sandbox=state.sandbox,
+                connection=grant.connection,
+                sandbox=grant.sandbox,
                 dc=dc,
                 client_id=creds.client_id,
                 tokens=tokens,
@@ -223,7 +258,8 @@ def store_authorization(
             )
             old = value.get("state_nonces")
             nonces = {n: e for n, e in (old.items() if isinstance(old, dict) else []) if isinstance(e, int) and e > now}
-            nonces[state.nonce] = state.expires_at
+            if grant.nonce is not None:
+                nonces[grant.nonce] = grant.nonce_expires_at
             value["state_nonces"] = nonces
             return value
 
@@ -233,22 +269,22 @@ def store_authorization(
             TAG_EXPIRES_AT: str(expires_epoch),
             TAG_DATA_CENTER: dc.location,
             TAG_ORG_ID: org.id,
-            TAG_SANDBOX: state.sandbox,
+            TAG_SANDBOX: grant.sandbox,
             TAG_MANAGED: "true",
         }
-        result = deps.store.write(state.connection, mutate, create_tags=tags)
+        result = deps.store.write(grant.connection, mutate, create_tags=tags)
     except ZohoAepError:
         _revoke_quietly(deps.zoho, dc.accounts_url, tokens.refresh_token)
         raise
     if not result.created:
-        deps.store.set_tags(state.connection, tags, remove=(TAG_LAST_ERROR, TAG_RETRY_AFTER))
+        deps.store.set_tags(grant.connection, tags, remove=(TAG_LAST_ERROR, TAG_RETRY_AFTER))
     reauthorized = result.previous is not None
     published = True
     try:
         deps.events.publish(
             ev.CONNECTION_AUTHORIZED,
             {
-                "connection": state.connection,
+                "connection": grant.connection,
                 "data_center": dc.location,
                 "zoho_org_id": org.id,
                 "reauthorized": reauthorized,
@@ -257,8 +293,8 @@ def store_authorization(
     except ZohoAepError:
         published = False  # the connection is stored; the edge logs it and provisioning can be run by hand
     return ConnectResult(
-        connection=state.connection,
-        sandbox=state.sandbox,
+        connection=grant.connection,
+        sandbox=grant.sandbox,
         data_center=dc.location,
         zoho_org_id=org.id,
         zoho_org_name=org.name,
