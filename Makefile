@@ -7,7 +7,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint format typecheck validate build check clean
+.PHONY: install browser demo local test lint format typecheck validate build check clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,8 +22,20 @@ install: $(STAMP)
 demo: install
 	$(PY) -m local.demo
 
-## Every test suite (unit, integration, emulators).
-test: install
+## Debian's Chromium and its driver, for the browser end-to-end test (installed when missing and root).
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing chromium and chromium-driver for the browser test..."; \
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "make browser: install Debian's chromium and chromium-driver as root to run the browser test"; fi
+
+## The product locally for a person: emulated Zoho/Adobe/AWS, the real handlers, a connect link.
+local: install
+	$(PY) -m local.run
+
+## Every test suite (unit, integration, emulators, the browser end to end).
+test: install browser
 	$(PY) -m pytest
 
 lint: install

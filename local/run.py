@@ -1,0 +1,192 @@
+"""``make local``: the whole product on one machine, for a person with a browser.
+
+Starts moto's server (Secrets Manager, EventBridge, SQS), the Zoho and Adobe emulators, and a local
+HTTP API that serves the template's routes through the real callback handler. Lifecycle events are
+wired as in the stack: an EventBridge rule on ``Zoho connection authorized`` feeds the provisioning
+handler (through an SQS queue, moto's faithful target), and the refresh handler runs on a schedule.
+Then it prints a connect link. Open it, click Accept on the emulated Zoho page, and watch
+``zoho-aep status``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from local.api import LocalHttpApi, _Context
+from local.emulators.adobe import AdobeEmulator
+from local.sandbox import PREFIX, Sandbox, local_world, seed_app_secrets
+
+ROOT = Path(__file__).resolve().parents[1]
+ADOBE_CLIENT_ID = "local-adobe-client-id"
+ADOBE_CLIENT_SECRET = "local-adobe-client-secret-000000"
+ADOBE_ORG_ID = "LOCAL0000000000000000000@AdobeOrg"
+AUTHORIZED_RULE = "zoho-aep-local-provisioning"
+
+
+def load_handler(name: str) -> ModuleType | None:
+    """Load ``functions/<name>/app.py`` as Lambda would (None if that function does not exist yet)."""
+    path = ROOT / "functions" / name / "app.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location(f"local_{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LocalStack:
+    """Everything ``make local`` runs; also used by the browser end-to-end test."""
+
+    def __init__(self, port: int = 0, refresh_every: float = 60.0) -> None:
+        self.port = port
+        self.refresh_every = refresh_every
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.provisioned: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+
+    def __enter__(self) -> LocalStack:
+        # The callback URL must be known before the handler's cold start, so the port is fixed first.
+        self.api = LocalHttpApi(self._callback)
+        base = self.api.serve(self.port)
+        self.api.base_url = base
+        callback_url = f"{base}/oauth/callback"
+        self._world_cm = local_world(callback_url=callback_url)
+        self.world: Sandbox = self._world_cm.__enter__()
+        self.adobe = AdobeEmulator().start()
+        self.adobe.register_credential(ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_ORG_ID)
+        os.environ["ADOBE_IMS_URL"] = self.adobe.base_url
+        os.environ["ADOBE_PLATFORM_URL"] = self.adobe.base_url
+        self.world.env.update({"ADOBE_IMS_URL": self.adobe.base_url, "ADOBE_PLATFORM_URL": self.adobe.base_url})
+        seed_app_secrets(self.world)
+        sm = self.world.secrets_client()
+        adobe = {"client_id": ADOBE_CLIENT_ID, "client_secret": ADOBE_CLIENT_SECRET, "org_id": ADOBE_ORG_ID}
+        sm.put_secret_value(SecretId=f"{PREFIX}/adobe", SecretString=json.dumps(adobe))
+        self.callback = load_handler("oauth_callback")
+        self.provisioning = load_handler("adobe_provisioning")
+        self.refresh = load_handler("token_refresh")
+        self._wire_events()
+        self._start(self._poll_events, "events")
+        if self.refresh is not None and self.refresh_every > 0:
+            self._start(self._refresh_loop, "refresh")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.api.stop()
+        self.adobe.stop()
+        self._world_cm.__exit__(None, None, None)
+
+    # ---- wiring ---------------------------------------------------------------------------------
+    def _callback(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        assert self.callback is not None
+        result: dict[str, Any] = self.callback.lambda_handler(event, context)
+        return result
+
+    def _wire_events(self) -> None:
+        from zoho_aep import aws
+
+        sqs = aws.client("sqs")
+        self.queue_url = sqs.create_queue(QueueName="zoho-aep-local-events")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = aws.client("events")
+        pattern = {"source": ["zoho-aep"], "detail-type": ["Zoho connection authorized"]}
+        events.put_rule(Name=AUTHORIZED_RULE, EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(Rule=AUTHORIZED_RULE, Targets=[{"Id": "provisioning", "Arn": arn}])
+
+    def _start(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=f"local-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _poll_events(self) -> None:
+        from zoho_aep import aws
+
+        sqs = aws.client("sqs")
+        while not self._stop.is_set():
+            answer = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            for message in answer.get("Messages", []):
+                event = json.loads(message["Body"])
+                self._provision(event)
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _provision(self, event: dict[str, Any]) -> None:
+        if self.provisioning is None:
+            return
+        try:
+            result = self.provisioning.lambda_handler(event, _Context("local-adobe-provisioning"))
+            self.provisioned.append(result if isinstance(result, dict) else {"result": result})
+        except Exception as exc:  # a retryable failure: the real rule would retry; here we report it
+            self.errors.append(f"provisioning raised {type(exc).__name__}")
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.wait(self.refresh_every):
+            self.run_refresh()
+
+    def run_refresh(self) -> Any:
+        if self.refresh is None:
+            return None
+        scheduled = {"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}}
+        return self.refresh.lambda_handler(scheduled, _Context("local-token-refresh"))
+
+    # ---- for people ---------------------------------------------------------------------------
+    def link(self, connection: str, sandbox: str = "prod") -> str:
+        import contextlib
+        import io
+
+        from zoho_aep import cli
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = cli.main(["link", "--connection", connection, "--sandbox", sandbox])
+        if code != 0:
+            raise RuntimeError("could not create a connect link")
+        return out.getvalue().strip().splitlines()[-1]
+
+    def env_lines(self) -> list[str]:
+        keys = ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        return [f"export {k}={self.world.env[k]}" for k in keys] + [f"export SECRET_PREFIX={PREFIX}"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run zoho-aep locally: emulated Zoho, Adobe and AWS.")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_PORT", "8400")))
+    parser.add_argument("--connection", default="acme")
+    parser.add_argument("--sandbox", default="prod")
+    parser.add_argument("--refresh-every", type=float, default=60.0, help="seconds between refresh cycles")
+    args = parser.parse_args(argv)
+    with LocalStack(port=args.port, refresh_every=args.refresh_every) as stack:
+        print("zoho-aep local sandbox is running (Ctrl-C to stop).")
+        print(f"  HTTP API (callback, health): {stack.api.base_url}")
+        print(f"  Zoho emulator (US accounts):  {stack.world.zoho.accounts_url('us')}")
+        print(f"  Adobe emulator:               {stack.adobe.base_url}")
+        print(f"  moto (Secrets Manager, ...):  {stack.world.moto_url}")
+        print("\nIn another terminal, to watch the connections:")
+        for line in stack.env_lines():
+            print(f"  {line}")
+        print("  .venv/bin/zoho-aep status")
+        print(
+            f"\nOpen this connect link in a browser and click Accept:\n\n{stack.link(args.connection, args.sandbox)}\n"
+        )
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            print("\nStopping.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""A person's onboarding in a real headless Chromium against `make local`'s sandbox.
+
+Open the connect link, click Accept on the emulated Zoho page, see the success page; then
+`zoho-aep status` shows the connection active and provisioned. Click Reject on a second link and
+see the declined page with nothing stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.run import LocalStack
+from zoho_aep import cli
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def _browser_available() -> bool:
+    return os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not _browser_available():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium and chromedriver are required in CI: `make browser` installs them")
+        pytest.skip("Chromium/chromedriver missing: run `make browser` (Debian's chromium, chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="zoho-aep-chromium-")
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(port=0, refresh_every=0) as local:
+        yield local
+
+
+def status_rows() -> list[dict[str, Any]]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["status", "--json"]) == 0
+    return json.loads(out.getvalue())
+
+
+def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return predicate()
+
+
+def click(driver: Any, label: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    buttons = [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == label]
+    assert buttons, f"no '{label}' button on {driver.current_url}"
+    buttons[0].click()
+
+
+def test_accept_connects_and_provisions_reject_stores_nothing(stack: LocalStack, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(stack.link("acme"))
+    assert "Accept" in browser.page_source and "Reject" in browser.page_source
+    click(browser, "Accept")
+    heading = browser.find_element(By.TAG_NAME, "h1").text
+    assert heading == "Zoho CRM connected"
+    assert "acme" in browser.page_source and "Acme Corp" in browser.page_source
+    assert browser.current_url.startswith(stack.api.base_url + "/oauth/callback")
+
+    row = wait_for(lambda: next((r for r in status_rows() if r["connection"] == "acme" and r["base_connection"]), None))
+    assert row is not None, f"not provisioned: {status_rows()} {stack.errors}"
+    assert row["status"] == "active" and row["sandbox"] == "prod" and row["data_center"] == "eu"
+    assert len(stack.adobe.connections_in("prod")) == 1
+
+    browser.get(stack.link("declined"))
+    click(browser, "Reject")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Consent declined"
+    assert [r["connection"] for r in status_rows()] == ["acme"]
