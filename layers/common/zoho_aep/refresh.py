@@ -15,8 +15,9 @@ its own. So a connection mints at most once per cycle and never more than :data:
 holds whatever triggers arrive.
 
 The refresh call happens between the read and the write. If a re-authorization lands in between, the
-compare-and-swap loses, the write re-reads, sees another refresh token and keeps the newer consent's
-tokens: the access token just minted belongs to the old refresh token (its mint is still counted).
+write (which reads afresh, and again each time its compare-and-swap loses) sees another refresh token
+and keeps the newer consent's tokens: the access token just minted belongs to the old refresh token
+(its mint is still counted). Failures are recorded under the same rule.
 
 Failures never stop other connections and map to statuses per ``design.md``:
 - consent revoked (``invalid_code``) or client gone (``invalid_client``) -> ``needs-reauth``, an event,
@@ -45,6 +46,7 @@ from .errors import (
     ConnectionNotFound,
     LocationUnknown,
     ZohoAepError,
+    ZohoClientChanged,
     ZohoClientInvalid,
     ZohoConsentRevoked,
     ZohoResponseInvalid,
@@ -97,12 +99,6 @@ REASON_DEFERRED = "deferred"  # too little invocation time left; the next cycle 
 
 # RefreshFailed metric classes, by outcome.
 FAILURE_CLASSES = {NEEDS_REAUTH: "needs-reauth", THROTTLED: "throttled", FAILED: "transient", ERROR: "error"}
-
-
-class ZohoClientChanged(ZohoClientInvalid):
-    """The connection was authorized for another Zoho client id than the one configured now."""
-
-    code = "zoho-client-changed"
 
 
 @dataclass
@@ -171,9 +167,11 @@ class CycleReport:
     error: ZohoAepError | None = None  # a failure of the whole cycle (configuration, listing)
 
     def count(self, outcome: str) -> int:
+        """How many connections ended with ``outcome``."""
         return sum(1 for o in self.outcomes if o.outcome == outcome)
 
     def failures_by_class(self) -> dict[str, int]:
+        """Failed connections per failure class (the ``RefreshFailed`` metric's ``class`` dimension)."""
         counts: dict[str, int] = {}
         for o in self.outcomes:
             if o.failure_class is not None:
@@ -186,6 +184,7 @@ class CycleReport:
         return sum(1 for o in self.outcomes if o.status == STATUS_NEEDS_REAUTH)
 
     def outcome_of(self, connection: str) -> ConnectionOutcome:
+        """The outcome of ``connection`` (StopIteration when it was not looked at)."""
         return next(o for o in self.outcomes if o.connection == connection)
 
     def as_dict(self) -> dict[str, Any]:
@@ -217,6 +216,8 @@ def _int_tag(tags: Mapping[str, str], key: str) -> int | None:
 
 @dataclass
 class Selection:
+    """A cycle's choice: the due connections, the ones skipped (with why), how many were not due."""
+
     due: list[ConnectionSummary] = field(default_factory=list)
     skipped: list[ConnectionOutcome] = field(default_factory=list)
     not_due: int = 0
