@@ -114,6 +114,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url:
         env.get("ADOBE_PLATFORM_URL", "").strip() or DEFAULT_ADOBE_PLATFORM_URL, "ADOBE_PLATFORM_URL"
     )
     kms = env.get("SECRETS_KMS_KEY_ID", "").strip() or None
+    window = _int(env, "REFRESH_WINDOW_MINUTES", 20, 1, 55)
+    schedule = _int(env, "REFRESH_SCHEDULE_MINUTES", 10, 1, 30)
+    if window <= schedule:
+        # A token that is not due at one cycle must still be alive at the next one.
+        raise ConfigError("REFRESH_WINDOW_MINUTES: must be larger than REFRESH_SCHEDULE_MINUTES")
     return Settings(
         secret_prefix=prefix,
         event_bus_name=bus,
@@ -123,7 +128,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url:
         adobe_ims_url=ims,
         adobe_platform_url=platform,
         kms_key_id=kms,
-        refresh_window_minutes=_int(env, "REFRESH_WINDOW_MINUTES", 20, 1, 55),
+        refresh_window_minutes=window,
         refresh_concurrency=_int(env, "REFRESH_CONCURRENCY", 8, 1, 64),
-        schedule_minutes=_int(env, "REFRESH_SCHEDULE_MINUTES", 10, 1, 30),
+        schedule_minutes=schedule,
     )

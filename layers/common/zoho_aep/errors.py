@@ -153,6 +153,12 @@ class ZohoClientInvalid(ZohoError):
     code = "zoho-client-invalid"
 
 
+class ZohoClientChanged(ZohoClientInvalid):
+    """A connection authorized for another Zoho client id than the one configured now (refresh)."""
+
+    code = "zoho-client-changed"
+
+
 class ZohoRedirectUriMismatch(ZohoError):
     code = "zoho-redirect-uri-mismatch"
 

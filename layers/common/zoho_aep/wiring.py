@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .config import Settings
 from .connect import ConnectDeps
 from .events import EventBridgePublisher
 from .http import HttpClient, RetryPolicy
+from .refresh import RefreshDeps
 from .store import AppSecrets, ConnectionStore
 from .zoho.oauth import ZohoOAuthClient
 
 # The callback answers a person through API Gateway, which gives up after 29 s: each Zoho call gets
 # at most three short attempts within 9 s, so exchange + org lookup + a revoke fit comfortably.
 CALLBACK_POLICY = RetryPolicy(attempts=3, connect_timeout=2.0, read_timeout=4.0, deadline=9.0)
+# The refresh runs unattended in a 5-minute function: each Zoho call gets three attempts with a longer
+# read timeout and backoff, all within 30 s, so one slow connection cannot starve the others.
+REFRESH_POLICY = RetryPolicy(
+    attempts=3, connect_timeout=3.05, read_timeout=10.0, deadline=30.0, backoff_base=0.5, backoff_cap=4.0
+)
 
 
 def zoho_client(policy: RetryPolicy = CALLBACK_POLICY) -> ZohoOAuthClient:
@@ -33,4 +41,18 @@ def connect_deps(settings: Settings) -> ConnectDeps:
         store=connection_store(settings),
         zoho=zoho_client(),
         events=EventBridgePublisher(settings.event_bus_name),
+    )
+
+
+def refresh_deps(settings: Settings, *, logger: Any) -> RefreshDeps:
+    return RefreshDeps(
+        store=connection_store(settings),
+        app_secrets=app_secrets(settings),
+        zoho=zoho_client(REFRESH_POLICY),
+        events=EventBridgePublisher(settings.event_bus_name),
+        data_centers=settings.data_centers,
+        logger=logger,
+        window_minutes=settings.refresh_window_minutes,
+        concurrency=settings.refresh_concurrency,
+        schedule_minutes=settings.schedule_minutes,
     )

@@ -1,0 +1,26 @@
+"""Scheduled token refresh (EventBridge Scheduler, every RefreshScheduleMinutes) and manual invoke.
+
+Thin by design: configuration is validated at cold start, the layer does the work. Per-connection
+failures are in the returned report, never raised; only a refused event raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoho_aep import wiring
+from zoho_aep.config import load_settings
+from zoho_aep.logs import get_logger
+from zoho_aep.metrics import get_metrics
+from zoho_aep.token_refresh import RefreshApp
+
+SETTINGS = load_settings()
+logger = get_logger("token-refresh")
+metrics = get_metrics("token-refresh")
+app = RefreshApp(lambda: wiring.refresh_deps(SETTINGS, logger=logger), logger=logger, metrics=metrics)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.handle(event, time_left=lambda: context.get_remaining_time_in_millis() / 1000)

@@ -1,0 +1,119 @@
+"""The token refresh function's edge: read the trigger, run one cycle, emit metrics, shape the report.
+
+Accepted events (anything else is refused before any AWS or Zoho call):
+- the classic EventBridge "Scheduled Event" (``detail-type``), and ``{}``: a scheduled cycle;
+- EventBridge Scheduler's payload, as the template's schedule sends it: ``schedule_arn``,
+  ``scheduled_time``, ``execution_id``, ``attempt`` (Scheduler's context attributes);
+- a direct invoke ``{"connections": ["acme"], "force": true}`` (either key may be left out).
+A connection's failure is reported, never raised; a failure of the whole cycle is the report's
+``error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BadRequest
+from .metrics import count_with_dimension
+from .names import check_connection_name
+from .refresh import CycleReport, RefreshDeps, refresh_due_connections
+
+SCHEDULED_EVENT = "Scheduled Event"
+SCHEDULER_KEYS = frozenset({"schedule_arn", "scheduled_time", "execution_id", "attempt"})
+MANUAL_KEYS = frozenset({"connections", "force"})
+MAX_NAMED_CONNECTIONS = 100
+
+
+class RefreshRequestInvalid(BadRequest):
+    code = "refresh-request-invalid"
+
+
+@dataclass(frozen=True)
+class RefreshRequest:
+    """What one invocation asks for."""
+
+    trigger: str  # "schedule" | "manual"
+    force: bool = False
+    names: tuple[str, ...] | None = None
+
+
+def parse_refresh_event(event: object) -> RefreshRequest:
+    """Turn an invocation's event into a :class:`RefreshRequest`, or raise a typed BadRequest."""
+    if not isinstance(event, Mapping):
+        raise RefreshRequestInvalid('The refresh function expects a JSON object, e.g. {} or {"connections": [...]}.')
+    if event.get("detail-type") == SCHEDULED_EVENT:
+        return RefreshRequest("schedule")
+    unknown = sorted(str(k)[:40] for k in event if k not in SCHEDULER_KEYS | MANUAL_KEYS)
+    if unknown:
+        # A typo such as "connection" must not silently run a cycle over every connection.
+        raise RefreshRequestInvalid(
+            f"Unknown field(s) {', '.join(unknown[:3])}; a direct invoke takes 'connections' and 'force'."
+        )
+    force = event.get("force", False)
+    if not isinstance(force, bool):
+        raise RefreshRequestInvalid("'force' must be true or false.")
+    names: tuple[str, ...] | None = None
+    if "connections" in event:
+        raw = event["connections"]
+        if not isinstance(raw, list) or not raw or len(raw) > MAX_NAMED_CONNECTIONS:
+            raise RefreshRequestInvalid(f"'connections' must list 1 to {MAX_NAMED_CONNECTIONS} connection names.")
+        names = tuple(dict.fromkeys(check_connection_name(name) for name in raw))
+    manual = names is not None or "force" in event
+    return RefreshRequest("manual" if manual else "schedule", force=force, names=names)
+
+
+def record_cycle_metrics(metrics: Any, report: CycleReport) -> None:
+    """The cycle's EMF metrics on a Powertools ``Metrics`` (flushed by its ``log_metrics``).
+
+    ``RefreshFailed`` also goes out once per failure class (``class`` dimension: needs-reauth,
+    throttled, transient, error) so each can be alarmed on; ``CycleFailed`` counts cycles that could
+    not run at all (e.g. the Zoho client secret is missing).
+    """
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    failures = report.failures_by_class()
+    metrics.add_metric(name="ConnectionsSeen", unit=MetricUnit.Count, value=report.seen)
+    metrics.add_metric(name="ConnectionsDue", unit=MetricUnit.Count, value=report.due)
+    metrics.add_metric(name="Refreshed", unit=MetricUnit.Count, value=report.count("refreshed"))
+    metrics.add_metric(name="RefreshFailed", unit=MetricUnit.Count, value=sum(failures.values()))
+    metrics.add_metric(name="NeedsReauthorization", unit=MetricUnit.Count, value=report.needing_reauthorization)
+    metrics.add_metric(name="CycleDurationMs", unit=MetricUnit.Milliseconds, value=round(report.duration_ms, 1))
+    for failure_class, count in sorted(failures.items()):
+        count_with_dimension(metrics, "RefreshFailed", "class", failure_class, count)
+    if report.error is not None:
+        count_with_dimension(metrics, "CycleFailed", "reason", report.error.code)
+
+
+class RefreshApp:
+    """Turns invocations into cycles. ``deps`` is built lazily: a refused event touches nothing."""
+
+    def __init__(self, deps: Callable[[], RefreshDeps], *, logger: Any, metrics: Any = None) -> None:
+        self._deps_factory = deps
+        self._deps: RefreshDeps | None = None
+        self.logger = logger
+        self.metrics = metrics
+
+    @property
+    def deps(self) -> RefreshDeps:
+        if self._deps is None:
+            self._deps = self._deps_factory()
+        return self._deps
+
+    def handle(self, event: object, *, time_left: Callable[[], float] | None = None) -> dict[str, Any]:
+        """Run the cycle the event asks for and return its report (raises only for a refused event)."""
+        try:
+            request = parse_refresh_event(event)
+        except BadRequest as exc:
+            self.logger.warning("refresh request refused", extra={"outcome": "refused", "reason": exc.code})
+            raise
+        report = refresh_due_connections(self.deps, force=request.force, names=request.names, time_left=time_left)
+        if self.metrics is not None:
+            record_cycle_metrics(self.metrics, report)
+        answer = {"trigger": request.trigger, **report.as_dict()}
+        summary = {k: v for k, v in answer.items() if k not in ("connections", "error")}
+        if report.error is not None:
+            summary["reason"] = report.error.code
+        self.logger.info("refresh cycle", extra={"outcome": "cycle-done", **summary})
+        return answer

@@ -1,0 +1,37 @@
+"""The demo's refresh step shows each connection's expiry before and after, and no token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from zoho_aep.connect import iso_utc
+
+from local.refresh_step import show_refresh_cycle
+from tests.support.fakes import FakeClock
+from tests.support.refresh_world import RefreshWorld
+
+
+@pytest.fixture
+def world(sm: Any, app_secrets_seeded: dict[str, Any], zoho: Any, clock: FakeClock) -> Iterator[RefreshWorld]:
+    bench = RefreshWorld(sm, zoho, clock)
+    yield bench
+    bench.close()
+
+
+def test_the_demo_step_prints_expiry_before_and_after_with_tokens_masked(world: RefreshWorld) -> None:
+    tokens = world.consent("acme")
+    first_expiry = iso_utc(world.clock() + 3600)
+    world.clock.advance(5 * 60)
+    lines: list[str] = []
+
+    report = show_refresh_cycle(world.deps, out=lines.append)
+
+    assert report.outcome_of("acme").outcome == "refreshed"
+    new_access = world.value("acme")["access_token"]
+    assert lines[1] == (
+        f"  acme: expires {first_expiry} -> {iso_utc(world.clock() + 3600)} [refreshed] access_token *** (replaced)"
+    )
+    secrets = (tokens.access_token, tokens.refresh_token, new_access)
+    assert not any(secret in line for line in lines for secret in secrets)
