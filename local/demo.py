@@ -2,7 +2,8 @@
 
 moto's server plays Secrets Manager and EventBridge, the emulator plays Zoho. The demo creates a
 connect link with the real command line, has the emulated Zoho admin accept it, runs the real
-callback handler on the redirect, and prints the stored connection with its secrets masked.
+callback handler on the redirect, prints the stored connection with its secrets masked, then runs a
+scheduled token refresh cycle 45 simulated minutes later and shows the expiry before and after.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from local.refresh_step import show_refresh_cycle
 from local.sandbox import ADMIN, PREFIX, local_world, seed_app_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +110,19 @@ def main() -> int:
         stored = store.require("acme")
         print("    " + json.dumps(masked(stored.value), indent=2, sort_keys=True).replace("\n", "\n    "))
         print("    tags: " + json.dumps(store.get_tags("acme"), sort_keys=True))
+
+        step(6, "45 minutes later (simulated clock): the scheduled token refresh finds acme due.")
+        later = time.time() + 45 * 60
+        world.zoho.clock = lambda: later
+        from zoho_aep import wiring
+        from zoho_aep.config import load_settings
+        from zoho_aep.logs import get_logger
+
+        deps = wiring.refresh_deps(load_settings(), logger=get_logger("token-refresh"))
+        deps.clock = lambda: later
+        report = show_refresh_cycle(deps, force=False, out=lambda line: print(f"    {line}"))
+        if report.count("refreshed") != 1:
+            return 1
     print("\nDemo complete.")
     return 0
 

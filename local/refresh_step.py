@@ -19,13 +19,14 @@ def _expiry(tags: dict[str, str]) -> str:
     return iso_utc(int(raw)) if raw.isdigit() else "unknown"
 
 
-def show_refresh_cycle(deps: RefreshDeps, *, out: Callable[[str], None] = print) -> CycleReport:
-    """Force a refresh of every connection (a fresh one is not due yet) and print before/after."""
+def show_refresh_cycle(deps: RefreshDeps, *, force: bool = True, out: Callable[[str], None] = print) -> CycleReport:
+    """Run a refresh cycle (forced by default: a fresh connection is not due yet); print before/after."""
     store = deps.store
     before = {s.name: dict(s.tags) for s in store.list()}
     old_access = {name: (store.require(name).value.get("access_token")) for name in before}
-    report = refresh_due_connections(deps, force=True)
-    out(f"Token refresh cycle (forced): {report.count('refreshed')} of {report.seen} connection(s) refreshed")
+    report = refresh_due_connections(deps, force=force)
+    kind = "forced" if force else "scheduled"
+    out(f"Token refresh cycle ({kind}): {report.count('refreshed')} of {report.seen} connection(s) refreshed")
     if report.error is not None:
         out(f"  cycle failed: {report.error.message} [{report.error.code}]")
     for outcome in sorted(report.outcomes, key=lambda o: o.connection):

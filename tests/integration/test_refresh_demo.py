@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from zoho_aep.connect import iso_utc
 
 from local.refresh_step import show_refresh_cycle
 from tests.support.fakes import FakeClock
 from tests.support.refresh_world import RefreshWorld
+from zoho_aep.connect import iso_utc
 
 
 @pytest.fixture

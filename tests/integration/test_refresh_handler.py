@@ -16,11 +16,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from zoho_aep.errors import BadRequest
 
 from tests.conftest import PREFIX
 from tests.support.fakes import FakeClock, LambdaContext
 from tests.support.refresh_world import RefreshWorld
+from zoho_aep.errors import BadRequest
 
 APP = Path(__file__).resolve().parents[2] / "functions" / "token_refresh" / "app.py"
 CLASSIC = {"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}

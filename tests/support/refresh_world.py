@@ -10,8 +10,10 @@ import json
 from collections import Counter
 from typing import Any
 
+from tests.conftest import CLIENT_ID, PREFIX
+from tests.support.fakes import FakeClock, ListHandler
 from zoho_aep.config import DEFAULT_SCOPES, load_settings
-from zoho_aep.connect import ConnectDeps, store_authorization
+from zoho_aep.connect import ConnectDeps, Grant, store_authorization
 from zoho_aep.events import RecordingPublisher
 from zoho_aep.http import HttpClient, RetryPolicy
 from zoho_aep.links import LinkState
@@ -19,9 +21,6 @@ from zoho_aep.logs import get_logger
 from zoho_aep.refresh import CycleReport, RefreshDeps, refresh_due_connections
 from zoho_aep.store import AppSecrets, ConnectionStore
 from zoho_aep.zoho.oauth import TokenSet, ZohoOAuthClient
-
-from tests.conftest import CLIENT_ID, PREFIX
-from tests.support.fakes import FakeClock, ListHandler
 
 TOKEN_PATH = "/oauth/v2/token"
 # Short timeouts and no backoff sleeps: failure tests stay fast, retries still happen for real.
@@ -77,8 +76,8 @@ class RefreshWorld:
         tokens = self.oauth.exchange_code(data_center, creds.client_id, creds.secret_for(dc), code, None)
         connect = ConnectDeps(self.settings, self.app_secrets, self.store, self.oauth, self.events, self.clock)
         now = self.clock()
-        state = LinkState.new(name, "prod", now)
-        store_authorization(connect, creds=creds, dc=data_center, tokens=tokens, state=state, now=now)
+        grant = Grant.from_state(LinkState.new(name, "prod", now))
+        store_authorization(connect, creds=creds, dc=data_center, tokens=tokens, grant=grant, now=now)
         return tokens
 
     def cycle(self, **kwargs: Any) -> CycleReport:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from zoho_aep.errors import AppSecretMissing, BadRequest, InvalidConnectionName
 from zoho_aep.metrics import get_metrics
 from zoho_aep.refresh import ConnectionOutcome, CycleReport

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from zoho_aep import connect
 from zoho_aep.config import load_settings
 from zoho_aep.errors import ConfigError
