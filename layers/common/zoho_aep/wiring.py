@@ -12,6 +12,19 @@ from .zoho.oauth import ZohoOAuthClient
 # The callback answers a person through API Gateway, which gives up after 29 s: each Zoho call gets
 # at most three short attempts within 9 s, so exchange + org lookup + a revoke fit comfortably.
 CALLBACK_POLICY = RetryPolicy(attempts=3, connect_timeout=2.0, read_timeout=4.0, deadline=9.0)
+# Provisioning runs in the background (120 s timeout): Adobe gets four attempts per call, 429s
+# included, honouring a Retry-After of up to 20 s; a longer one ends the run for a later retry.
+ADOBE_POLICY = RetryPolicy(
+    attempts=4,
+    retry_statuses=frozenset({429, 500, 502, 503, 504}),
+    connect_timeout=3.05,
+    read_timeout=15.0,
+    deadline=40.0,
+    backoff_base=0.5,
+    backoff_cap=8.0,
+    honour_retry_after=True,
+    retry_after_cap=20.0,
+)
 
 
 def zoho_client(policy: RetryPolicy = CALLBACK_POLICY) -> ZohoOAuthClient:
@@ -34,3 +47,4 @@ def connect_deps(settings: Settings) -> ConnectDeps:
         zoho=zoho_client(),
         events=EventBridgePublisher(settings.event_bus_name),
     )
+
