@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from .adobe.flow import FlowServiceClient
+from .adobe.ims import ImsTokenProvider
 from .config import Settings
 from .connect import ConnectDeps
 from .events import EventBridgePublisher
 from .http import HttpClient, RetryPolicy
+from .provision import ProvisionDeps
 from .store import AppSecrets, ConnectionStore
 from .zoho.oauth import ZohoOAuthClient
 
@@ -48,3 +53,22 @@ def connect_deps(settings: Settings) -> ConnectDeps:
         events=EventBridgePublisher(settings.event_bus_name),
     )
 
+
+def provision_deps(settings: Settings, logger: Any) -> ProvisionDeps:
+    """Provisioning's adapters. One IMS provider per process: its token is reused while it is valid."""
+    secrets = app_secrets(settings)
+    adobe_http = HttpClient(ADOBE_POLICY)
+    ims = ImsTokenProvider(adobe_http, settings.adobe_ims_url, secrets.adobe)
+
+    def flow(sandbox: str) -> FlowServiceClient:
+        return FlowServiceClient(adobe_http, settings.adobe_platform_url, ims, secrets.adobe, sandbox)
+
+    return ProvisionDeps(
+        settings=settings,
+        app_secrets=secrets,
+        store=connection_store(settings),
+        zoho=zoho_client(),
+        flow=flow,
+        events=EventBridgePublisher(settings.event_bus_name),
+        logger=logger,
+    )
