@@ -5,10 +5,11 @@ Each test runs the real use case against the Adobe and Zoho emulators on 127.0.0
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from zoho_aep import events as ev
-from zoho_aep.adobe.flow import ZOHO_CRM_SPEC_ID, FlowServiceClient
+from zoho_aep.adobe.flow import ZOHO_CRM_SPEC_ID
 from zoho_aep.errors import AdobeUnavailable, StoreError
 from zoho_aep.provision import CLAIM_FIELD, CLAIM_SECONDS, etag_tag_value
 from zoho_aep.store import (
@@ -149,20 +150,12 @@ def test_a_crash_between_create_and_record_is_adopted_not_duplicated(bench: Benc
 
 def test_a_lost_create_answer_adopts_what_adobe_created(bench: Bench) -> None:
     bench.authorize()
-    real_flow = bench.deps.flow
 
-    def flow_losing_the_create_answer(sandbox: str) -> FlowServiceClient:
-        client = real_flow(sandbox)
-        create = client.create_connection
+    def create_then_lose_the_answer(create: Callable[..., Any], body: Any) -> Any:
+        create(body)
+        raise AdobeUnavailable("The gateway timed out after Adobe created it.")
 
-        def create_then_lose_answer(body: Any) -> Any:
-            create(body)
-            raise AdobeUnavailable("The gateway timed out after Adobe created it.")
-
-        client.create_connection = create_then_lose_answer  # type: ignore[method-assign]
-        return client
-
-    bench.deps.flow = flow_losing_the_create_answer
+    bench.around_flow("create_connection", create_then_lose_the_answer)
 
     result = bench.provision()
 
@@ -427,20 +420,12 @@ def test_success_leaves_the_refreshers_verdict_alone(bench: Bench) -> None:
 
 def test_a_needs_reauth_marked_during_the_run_is_not_clobbered(bench: Bench) -> None:
     bench.authorize()
-    real_flow = bench.deps.flow
 
-    def flow_while_the_refresher_finds_consent_revoked(sandbox: str) -> FlowServiceClient:
-        client = real_flow(sandbox)
-        explore = client.explore_root
+    def explore_while_the_refresher_finds_consent_revoked(explore: Callable[..., Any], conn_id: str) -> Any:
+        bench.store.set_tags("acme", {TAG_STATUS: STATUS_NEEDS_REAUTH, TAG_LAST_ERROR: "zoho-consent-revoked"})
+        return explore(conn_id)
 
-        def explore_and_meanwhile_mark(connection_id: str) -> Any:
-            bench.store.set_tags("acme", {TAG_STATUS: STATUS_NEEDS_REAUTH, TAG_LAST_ERROR: "zoho-consent-revoked"})
-            return explore(connection_id)
-
-        client.explore_root = explore_and_meanwhile_mark  # type: ignore[method-assign]
-        return client
-
-    bench.deps.flow = flow_while_the_refresher_finds_consent_revoked
+    bench.around_flow("explore_root", explore_while_the_refresher_finds_consent_revoked)
 
     assert bench.provision().ok
 

@@ -139,6 +139,18 @@ class Bench:
         assert tokens.refresh_token is not None
         return tokens.refresh_token
 
+    def around_flow(self, method: str, around: Callable[..., Any]) -> None:
+        """Make the run's Flow Service clients call ``around(original, *args)`` for ``method``."""
+        real = self.deps.flow
+
+        def flow(sandbox: str) -> FlowServiceClient:
+            client = real(sandbox)
+            original = getattr(client, method)
+            setattr(client, method, lambda *args: around(original, *args))
+            return client
+
+        self.deps.flow = flow
+
     def set_adobe_secret(self, text: str) -> None:
         """Replace ``{prefix}/adobe`` (the bench reads app secrets uncached, so it applies at once)."""
         self.sm.put_secret_value(SecretId=f"{PREFIX}/adobe", SecretString=text)

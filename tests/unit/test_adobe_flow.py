@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from zoho_aep.adobe.flow import ZOHO_CRM_SPEC_ID, FlowServiceClient, adobe_error
@@ -31,22 +30,21 @@ from zoho_aep.wiring import ADOBE_POLICY
 
 from local.emulators.adobe import FLOW_PREFIX, AdobeEmulator
 from local.emulators.base import Fault
+from tests.support.aep import (  # noqa: F401
+    ADOBE_CLIENT_ID,
+    ADOBE_CLIENT_SECRET,
+    ADOBE_ORG_ID,
+    ADOBE_SCOPES,
+    adobe_fixture,
+)
 from tests.support.fakes import FakeClock
 
-ADOBE_CLIENT_ID = "aep-unit-client-id"
-ADOBE_CLIENT_SECRET = "p8e-aep-unit-client-secret"
-ADOBE_ORG_ID = "5C13ABCDEF0123456789@AdobeOrg"
-ADOBE_SCOPES = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext"
 CREDS = AdobeCredentials(ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_ORG_ID, ADOBE_SCOPES)
 
 
-@pytest.fixture
-def adobe() -> Iterator[AdobeEmulator]:
-    emulator = AdobeEmulator().start()
-    emulator.register_credential(ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_ORG_ID)
-    emulator.add_sandbox("dev")
-    yield emulator
-    emulator.stop()
+@pytest.fixture(autouse=True)
+def dev_sandbox(adobe: AdobeEmulator) -> None:
+    adobe.add_sandbox("dev")
 
 
 class Client:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from zoho_aep.adobe.ims import EXPIRY_MARGIN_SECONDS, ImsTokenProvider, scope_param
 from zoho_aep.errors import AdobeCredentialInvalid, AdobeScopesInvalid, AdobeUnavailable
@@ -13,21 +11,16 @@ from zoho_aep.wiring import ADOBE_POLICY
 
 from local.emulators.adobe import IMS_TOKEN_PATH, TOKEN_LIFETIME_SECONDS, AdobeEmulator
 from local.emulators.base import Fault
+from tests.support.aep import (  # noqa: F401
+    ADOBE_CLIENT_ID,
+    ADOBE_CLIENT_SECRET,
+    ADOBE_ORG_ID,
+    ADOBE_SCOPES,
+    adobe_fixture,
+)
 from tests.support.fakes import FakeClock
 
-ADOBE_CLIENT_ID = "aep-unit-client-id"
-ADOBE_CLIENT_SECRET = "p8e-aep-unit-client-secret"
-ADOBE_ORG_ID = "5C13ABCDEF0123456789@AdobeOrg"
-ADOBE_SCOPES = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext"
 CREDS = AdobeCredentials(ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_ORG_ID, ADOBE_SCOPES)
-
-
-@pytest.fixture
-def adobe(clock: FakeClock) -> Iterator[AdobeEmulator]:
-    emulator = AdobeEmulator(clock=clock).start()
-    emulator.register_credential(ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_ORG_ID)
-    yield emulator
-    emulator.stop()
 
 
 class Secret:

@@ -16,7 +16,8 @@ The order of things, and why:
    A connector that refuses PATCH gets create-new-then-delete-old; an old one that dataflows still
    use is kept and reported.
 6. Record id, etag (tag-safe) and sandbox in the tags at once, so a crash later loses nothing.
-7. Adobe now holds the new refresh token: revoke the ones it replaced, and forget them (CAS).
+7. Adobe now holds the new refresh token: revoke the ones it replaced, and forget them (CAS);
+   not while an older base connection that dataflows still use is kept, as it refreshes with one.
 8. Verify with explore (root) and record how many Zoho modules AEP sees; set the status.
 Every known failure ends as a :class:`ProvisionResult` with a reason code, a log line, an event and,
 when retrying cannot help, the status ``provisioning-failed``.
@@ -187,7 +188,8 @@ def etag_tag_value(etag: str) -> str:
     inner = etag[1:-1] if len(etag) >= 2 and etag[0] == etag[-1] == '"' else ""
     if inner and _TAG_SAFE.match(inner) and not inner.startswith("b64."):
         return inner
-    return "b64." + base64.urlsafe_b64encode(etag.encode()).decode().rstrip("=")
+    encoded = "b64." + base64.urlsafe_b64encode(etag.encode()).decode().rstrip("=")
+    return encoded[:256]  # AWS's limit; only a pathological etag is that long, and the tag is for reading
 
 
 def base_connection_body(name: str, description: str, params: dict[str, str]) -> dict[str, Any]:
