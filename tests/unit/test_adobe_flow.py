@@ -321,3 +321,10 @@ def test_an_empty_items_answer_is_not_found(adobe: AdobeEmulator) -> None:
     adobe.inject(Fault(FLOW_PREFIX + "/connections/empty", status=200, body={"items": []}))
     with pytest.raises(AdobeNotFound):
         client.flow.get_connection("empty")
+
+
+def test_an_id_is_sent_as_one_path_segment(adobe: AdobeEmulator) -> None:
+    client = Client(adobe)
+    with pytest.raises(AdobeNotFound):
+        client.flow.get_connection("../connectionSpecs/x")
+    assert adobe.calls(FLOW_PREFIX)[-1].path == FLOW_PREFIX + "/connections/..%2FconnectionSpecs%2Fx"

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from ..errors import (
     AdobeApiKeyInvalid,
@@ -114,6 +114,11 @@ class ConnectionRef:
     etag: str
 
 
+def _segment(value: str) -> str:
+    """An id as one URL path segment: ids come from tags and answers, never trusted to be plain."""
+    return quote(value, safe="")
+
+
 def _safe(value: Any, pattern: re.Pattern[str]) -> str | None:
     return value if isinstance(value, str) and pattern.match(value) else None
 
@@ -175,7 +180,8 @@ class FlowServiceClient:
     # ---- the API ----------------------------------------------------------------------------
     def get_connection_spec(self, spec_id: str) -> dict[str, Any]:
         """``GET /connectionSpecs/{id}``: the spec (the answer's single item)."""
-        body = self._call("GET", f"/connectionSpecs/{spec_id}", what="the connection spec read").json_or_none()
+        path = f"/connectionSpecs/{_segment(spec_id)}"
+        body = self._call("GET", path, what="the connection spec read").json_or_none()
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items or not isinstance(items[0], dict):
             raise AdobeResponseInvalid("Flow Service answered the connection spec read without the spec.")
@@ -186,22 +192,23 @@ class FlowServiceClient:
         params: list[tuple[str, str]] | None = [("property", p) for p in properties]
         path: str | None = "/connections"
         found: list[BaseConnection] = []
-        for _ in range(MAX_LIST_PAGES):
-            if path is None:
-                return found
+        pages = 0
+        while path is not None:
+            if pages == MAX_LIST_PAGES:
+                raise AdobeResponseInvalid(f"Flow Service's connection list ran past {MAX_LIST_PAGES} pages.")
+            pages += 1
             body = self._call("GET", path, params=params, what="the connection list").json_or_none()
             items = body.get("items") if isinstance(body, dict) else None
             if not isinstance(items, list):
                 raise AdobeResponseInvalid("Flow Service answered the connection list without items.")
             found.extend(BaseConnection.from_record(item) for item in items)
             path, params = self._next_page(body), None  # the next link carries the filters itself
-        if path is None:
-            return found
-        raise AdobeResponseInvalid(f"Flow Service's connection list ran past {MAX_LIST_PAGES} pages.")
+        return found
 
     def get_connection(self, connection_id: str) -> BaseConnection:
         """``GET /connections/{id}``; the answer is wrapped in ``items`` even for one id."""
-        body = self._call("GET", f"/connections/{connection_id}", what="the connection read").json_or_none()
+        path = f"/connections/{_segment(connection_id)}"
+        body = self._call("GET", path, what="the connection read").json_or_none()
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise AdobeResponseInvalid("Flow Service answered the connection read without items.")
@@ -220,7 +227,7 @@ class FlowServiceClient:
         """``PATCH /connections/{id}`` with a JSON-Patch list and ``If-Match`` exactly as Adobe gave it."""
         answer = self._call(
             "PATCH",
-            f"/connections/{connection_id}",
+            f"/connections/{_segment(connection_id)}",
             json_body=[dict(op) for op in operations],
             headers={"If-Match": etag},
             what="the connection update",
@@ -229,13 +236,13 @@ class FlowServiceClient:
 
     def delete_connection(self, connection_id: str) -> None:
         """``DELETE /connections/{id}``."""
-        self._call("DELETE", f"/connections/{connection_id}", what="the connection delete")
+        self._call("DELETE", f"/connections/{_segment(connection_id)}", what="the connection delete")
 
     def explore_root(self, connection_id: str) -> list[dict[str, Any]]:
         """``GET /connections/{id}/explore?objectType=root``: the tables (for Zoho, its modules)."""
         body = self._call(
             "GET",
-            f"/connections/{connection_id}/explore",
+            f"/connections/{_segment(connection_id)}/explore",
             params=[("objectType", "root")],
             what="the connection explore",
         ).json_or_none()
