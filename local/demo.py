@@ -2,8 +2,10 @@
 
 moto's server plays Secrets Manager and EventBridge, the emulator plays Zoho. The demo creates a
 connect link with the real command line, has the emulated Zoho admin accept it, runs the real
-callback handler on the redirect, prints the stored connection with its secrets masked, then runs a
-scheduled token refresh cycle 45 simulated minutes later and shows the expiry before and after.
+callback handler on the redirect, prints the stored connection with its secrets masked, provisions
+the AEP base connection in the emulated Adobe Experience Platform (with the Zoho modules it sees),
+then runs a scheduled token refresh cycle 45 simulated minutes later and shows the expiry before and
+after.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from local.aep_step import provision_in_emulated_aep
 from local.refresh_step import show_refresh_cycle
 from local.sandbox import ADMIN, PREFIX, local_world, seed_app_secrets
 
@@ -111,11 +114,23 @@ def main() -> int:
         print("    " + json.dumps(masked(stored.value), indent=2, sort_keys=True).replace("\n", "\n    "))
         print("    tags: " + json.dumps(store.get_tags("acme"), sort_keys=True))
 
-        step(6, "45 minutes later (simulated clock): the scheduled token refresh finds acme due.")
+        step(6, "The 'Zoho connection authorized' event triggers AEP provisioning (Adobe emulated).")
+        from local.emulators.adobe import AdobeEmulator
+        from zoho_aep.config import load_settings
+
+        adobe = AdobeEmulator().start()
+        try:
+            result = provision_in_emulated_aep(load_settings(), "acme", adobe, say=lambda line: print(f"    {line}"))
+        finally:
+            adobe.stop()
+        if not result.ok:
+            return 1
+        print("    tags: " + json.dumps(store.get_tags("acme"), sort_keys=True))
+
+        step(7, "45 minutes later (simulated clock): the scheduled token refresh finds acme due.")
         later = time.time() + 45 * 60
         world.zoho.clock = lambda: later
         from zoho_aep import wiring
-        from zoho_aep.config import load_settings
         from zoho_aep.logs import get_logger
 
         deps = wiring.refresh_deps(load_settings(), logger=get_logger("token-refresh"))

@@ -81,24 +81,25 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
     return predicate()
 
 
-def click(driver: Any, label: str) -> None:
+def click_and_land(driver: Any, label: str, landing: str) -> str:
+    """Click the button labelled ``label`` and wait until the browser is on ``landing``; the page's h1."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     buttons = [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == label]
     assert buttons, f"no '{label}' button on {driver.current_url}"
     buttons[0].click()
+    WebDriverWait(driver, 20).until(lambda d: d.current_url.startswith(landing))
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.TAG_NAME, "h1"))
+    return str(driver.find_element(By.TAG_NAME, "h1").text)
 
 
 def test_accept_connects_and_provisions_reject_stores_nothing(stack: LocalStack, browser: Any) -> None:
-    from selenium.webdriver.common.by import By
-
     browser.get(stack.link("acme"))
     assert "Accept" in browser.page_source and "Reject" in browser.page_source
-    click(browser, "Accept")
-    heading = browser.find_element(By.TAG_NAME, "h1").text
-    assert heading == "Zoho CRM connected"
+    callback = stack.api.base_url + "/oauth/callback"
+    assert click_and_land(browser, "Accept", callback) == "Zoho CRM connected"
     assert "acme" in browser.page_source and "Acme Corp" in browser.page_source
-    assert browser.current_url.startswith(stack.api.base_url + "/oauth/callback")
 
     row = wait_for(lambda: next((r for r in status_rows() if r["connection"] == "acme" and r["base_connection"]), None))
     assert row is not None, f"not provisioned: {status_rows()} {stack.errors}"
@@ -106,6 +107,5 @@ def test_accept_connects_and_provisions_reject_stores_nothing(stack: LocalStack,
     assert len(stack.adobe.connections_in("prod")) == 1
 
     browser.get(stack.link("declined"))
-    click(browser, "Reject")
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Consent declined"
+    assert click_and_land(browser, "Reject", callback) == "Consent declined"
     assert [r["connection"] for r in status_rows()] == ["acme"]

@@ -96,5 +96,6 @@ def test_make_demo_script_runs_the_whole_onboarding() -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "HTTP 200: Zoho CRM connected" in result.stdout
     assert '"zoho-aep:status": "active"' in result.stdout
+    assert "AEP sees 8 Zoho CRM modules" in result.stdout
     assert "1 of 1 connection(s) refreshed" in result.stdout
     assert "Demo complete." in result.stdout

@@ -210,6 +210,141 @@ class ZohoOrgMismatch(ZohoError):
     http_status = 409
 
 
+# ---- Adobe (IMS and Flow Service) ---------------------------------------------------------------
+class AdobeError(ZohoAepError):
+    """An answer from Adobe IMS or the Flow Service API that is not the one asked for.
+
+    ``adobe_code`` is Adobe's own code (gateway ``401013``, Flow ``1404-412``, IMS ``invalid_client``)
+    and ``request_id`` Adobe's request id, so an operator can quote both to Adobe support. Neither
+    ever holds a secret; the message is ours, never Adobe's text from the wire.
+    """
+
+    code = "aep-error"
+    http_status = 502
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        adobe_code: str | None = None,
+        request_id: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message, code=code, retryable=retryable)
+        self.adobe_code = adobe_code
+        self.request_id = request_id
+        self.status = status
+
+
+class AdobeUnavailable(AdobeError):
+    """5xx, timeouts, dropped connections: a passing outage."""
+
+    code = "aep-unavailable"
+    retryable = True
+
+
+class AdobeThrottled(AdobeError):
+    """429 after every attempt, or a ``Retry-After`` longer than one call may wait."""
+
+    code = "aep-throttled"
+    retryable = True
+
+
+class AdobeResponseInvalid(AdobeError):
+    """A success status with a body we cannot use."""
+
+    code = "aep-response-invalid"
+    retryable = True
+
+
+class AdobeTokenRejected(AdobeError):
+    """The gateway refused a freshly minted IMS token too (``401013`` twice, or ``403010``)."""
+
+    code = "aep-token-rejected"
+    retryable = True
+
+
+class AdobeCredentialInvalid(AdobeError):
+    """IMS ``invalid_client``: the client id or secret in ``{prefix}/adobe`` is wrong."""
+
+    code = "aep-credential-invalid"
+
+
+class AdobeScopesInvalid(AdobeError):
+    """IMS ``invalid_scope``: ``scopes`` in ``{prefix}/adobe`` names a scope the credential lacks."""
+
+    code = "aep-scopes-invalid"
+
+
+class AdobeApiKeyInvalid(AdobeError):
+    """Gateway ``403000``/``403003``: the Experience Platform API is not on the credential's project."""
+
+    code = "aep-api-key-invalid"
+
+
+class AdobeOrgNotEntitled(AdobeError):
+    """Gateway ``403025``/``403027``: wrong ``org_id``, or no AEP product profile for the credential."""
+
+    code = "aep-org-not-entitled"
+
+
+class AdobePermissionMissing(AdobeError):
+    """Flow ``2118``/``2121``: the product profile lacks View Sources / Manage Sources."""
+
+    code = "aep-permission-missing"
+
+
+class AdobeSandboxNotFound(AdobeError):
+    """Flow ``2100``/``2101``: the connection's sandbox does not exist or the credential cannot see it."""
+
+    code = "aep-sandbox-not-found"
+
+
+class AdobeSpecInvalid(AdobeError):
+    """Flow ``1413-400``: Adobe does not accept the connection spec id."""
+
+    code = "aep-spec-invalid"
+
+
+class AdobeSpecRetired(AdobeError):
+    """Adobe no longer serves the Zoho CRM source (its connection spec is gone or invalid)."""
+
+    code = "aep-zoho-source-retired"
+
+
+class AdobeNotFound(AdobeError):
+    """Flow ``1101-404``: no such resource in this sandbox."""
+
+    code = "aep-not-found"
+
+
+class AdobeEtagMismatch(AdobeError):
+    """Flow ``1404-412``: the ``If-Match`` etag is stale; someone changed the connection meanwhile."""
+
+    code = "aep-etag-mismatch"
+    retryable = True
+
+
+class AdobePatchRefused(AdobeError):
+    """Flow ``1445-400``/``1300-400``: this connector does not allow PATCH."""
+
+    code = "aep-patch-refused"
+
+
+class AdobeConnectionInUse(AdobeError):
+    """Flow ``1418-400``: the base connection cannot be deleted while dataflows use it."""
+
+    code = "aep-connection-in-use"
+
+
+class AdobeRequestRefused(AdobeError):
+    """Any other 4xx: a request Adobe will never accept as sent."""
+
+    code = "aep-request-refused"
+
+
 # ---- AWS -----------------------------------------------------------------------------------------
 class StoreError(ZohoAepError):
     code = "secret-store-error"

@@ -55,7 +55,7 @@ class RetryPolicy:
     backoff_base: float = 0.25
     backoff_cap: float = 2.0
     honour_retry_after: bool = False
-    retry_after_cap: float = 30.0
+    retry_after_cap: float = 30.0  # a longer Retry-After ends the call instead of being shortened
 
     def with_(self, **changes: Any) -> RetryPolicy:
         return replace(self, **changes)
@@ -196,8 +196,10 @@ class HttpClient:
                 )
                 if pol.honour_retry_after:
                     wait = parse_retry_after(response.header("Retry-After"), self._wall())
-                    if wait is not None:
-                        wait = min(wait, pol.retry_after_cap)
+                    if wait is not None and wait > pol.retry_after_cap:
+                        # Asking again sooner than the upstream said would not be honouring it:
+                        # end this call and let the caller retry later.
+                        break
             if attempt == pol.attempts:
                 break
             backoff = self._rng() * min(pol.backoff_cap, pol.backoff_base * (2 ** (attempt - 1)))

@@ -46,6 +46,8 @@ TAG_RETRY_AFTER = "zoho-aep:retry-after"
 TAG_BASE_CONNECTION_ID = "aep:base-connection-id"
 TAG_ETAG = "aep:etag"
 TAG_SANDBOX = "aep:sandbox"
+TAG_MODULES = "aep:modules"  # how many Zoho modules AEP saw when provisioning verified the connection
+TAG_SUPERSEDED = "aep:superseded-base-connection-ids"  # replaced but kept: dataflows still use them
 TAG_MANAGED = "zoho-aep:managed"
 
 STATUS_ACTIVE = "active"

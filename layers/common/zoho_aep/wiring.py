@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .adobe.flow import FlowServiceClient
+from .adobe.ims import ImsTokenProvider
 from .config import Settings
 from .connect import ConnectDeps
 from .events import EventBridgePublisher
 from .http import HttpClient, RetryPolicy
+from .provision import ProvisionDeps
 from .refresh import RefreshDeps
 from .store import AppSecrets, ConnectionStore
 from .zoho.oauth import ZohoOAuthClient
@@ -19,6 +22,19 @@ CALLBACK_POLICY = RetryPolicy(attempts=3, connect_timeout=2.0, read_timeout=4.0,
 # read timeout and backoff, all within 30 s, so one slow connection cannot starve the others.
 REFRESH_POLICY = RetryPolicy(
     attempts=3, connect_timeout=3.05, read_timeout=10.0, deadline=30.0, backoff_base=0.5, backoff_cap=4.0
+)
+# Provisioning runs in the background (120 s timeout): Adobe gets four attempts per call, 429s
+# included, honouring a Retry-After of up to 20 s; a longer one ends the run for a later retry.
+ADOBE_POLICY = RetryPolicy(
+    attempts=4,
+    retry_statuses=frozenset({429, 500, 502, 503, 504}),
+    connect_timeout=3.05,
+    read_timeout=15.0,
+    deadline=40.0,
+    backoff_base=0.5,
+    backoff_cap=8.0,
+    honour_retry_after=True,
+    retry_after_cap=20.0,
 )
 
 
@@ -55,4 +71,24 @@ def refresh_deps(settings: Settings, *, logger: Any) -> RefreshDeps:
         window_minutes=settings.refresh_window_minutes,
         concurrency=settings.refresh_concurrency,
         schedule_minutes=settings.schedule_minutes,
+    )
+
+
+def provision_deps(settings: Settings, logger: Any) -> ProvisionDeps:
+    """Provisioning's adapters. One IMS provider per process: its token is reused while it is valid."""
+    secrets = app_secrets(settings)
+    adobe_http = HttpClient(ADOBE_POLICY)
+    ims = ImsTokenProvider(adobe_http, settings.adobe_ims_url, secrets.adobe)
+
+    def flow(sandbox: str) -> FlowServiceClient:
+        return FlowServiceClient(adobe_http, settings.adobe_platform_url, ims, secrets.adobe, sandbox)
+
+    return ProvisionDeps(
+        settings=settings,
+        app_secrets=secrets,
+        store=connection_store(settings),
+        zoho=zoho_client(),
+        flow=flow,
+        events=EventBridgePublisher(settings.event_bus_name),
+        logger=logger,
     )

@@ -1,0 +1,30 @@
+"""Adobe provisioning: EventBridge ``Zoho connection authorized`` events and direct invokes.
+
+Thin by design: configuration is validated at cold start, the layer does the work. Permanent
+outcomes return a result; passing failures raise so Lambda retries the invocation, then hands it
+to the on-failure queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoho_aep import wiring
+from zoho_aep.config import load_settings
+from zoho_aep.logs import get_logger
+from zoho_aep.metrics import count_with_dimension, get_metrics
+from zoho_aep.provisioning_app import ProvisioningApp
+
+SETTINGS = load_settings()
+logger = get_logger("adobe-provisioning")
+metrics = get_metrics("adobe-provisioning")
+app = ProvisioningApp(
+    lambda: wiring.provision_deps(SETTINGS, logger),
+    logger=logger,
+    on_outcome=lambda outcome: count_with_dimension(metrics, "ProvisioningOutcome", "outcome", outcome),
+)
+
+
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.handle(event)
