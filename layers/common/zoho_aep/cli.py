@@ -8,15 +8,21 @@ Every error is one line on stderr that says what to do, with a documented exit c
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
-from .config import Settings, check_callback_url, check_secret_prefix, load_settings, parse_scopes
-from .errors import BadRequest, ConfigError, ZohoAepError
+from .config import DEFAULT_ADOBE_SCOPES, Settings, check_callback_url, check_secret_prefix, load_settings, parse_scopes
+from .errors import BadRequest, ConfigError, StoreError, ZohoAepError
 from .links import DEFAULT_TTL_MINUTES, build_connect_link
+from .logs import register_secret
+from .names import check_connection_name
 from .store import (
     TAG_BASE_CONNECTION_ID,
     TAG_DATA_CENTER,
@@ -25,6 +31,7 @@ from .store import (
     TAG_ORG_ID,
     TAG_SANDBOX,
     TAG_STATUS,
+    AdobeCredentials,
     AppSecrets,
     ConnectionStore,
 )
@@ -202,6 +209,267 @@ def _cmd_import_self_client(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- configure -------------------------------------------------------------------------------------
+def _read_json(source: str, what: str) -> dict[str, Any]:
+    """A JSON object from a file path or ``-`` (stdin)."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadRequest(f"Cannot read {what} from {source}.", code="input-unreadable") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise BadRequest(f"{what} is not valid JSON.", code="input-invalid") from exc
+    if not isinstance(data, dict):
+        raise BadRequest(f"{what} must be a JSON object.", code="input-invalid")
+    return data
+
+
+def _ask(prompt: str, *, secret: bool = False, default: str = "") -> str:
+    if not sys.stdin.isatty():
+        raise BadRequest("No terminal to prompt on: pass --zoho-json/--adobe-json (a file or -).", code="input-missing")
+    shown = f"{prompt} [{default}]: " if default else f"{prompt}: "
+    answer = getpass.getpass(shown) if secret else input(shown)
+    return answer.strip() or default
+
+
+def zoho_client_value(data: dict[str, Any], table: Iterable[str]) -> dict[str, Any]:
+    """Validate the ``{prefix}/zoho-client`` value: client id, secret, optional per-DC secrets."""
+    client_id, secret = data.get("client_id"), data.get("client_secret")
+    if not isinstance(client_id, str) or not client_id.strip():
+        raise BadRequest("The Zoho client needs a client_id (from Zoho's API console).", code="input-invalid")
+    if not isinstance(secret, str) or not secret.strip():
+        raise BadRequest("The Zoho client needs a client_secret.", code="input-invalid")
+    per_dc = data.get("client_secrets") or {}
+    known = set(table)
+    if not isinstance(per_dc, dict) or not all(isinstance(v, str) and v.strip() for v in per_dc.values()):
+        raise BadRequest("client_secrets must map data centers to non-empty secrets.", code="input-invalid")
+    unknown = sorted(set(per_dc) - known)
+    if unknown:
+        raise BadRequest(f"Unknown data centers in client_secrets: {', '.join(unknown)}.", code="data-center-unknown")
+    value: dict[str, Any] = {"client_id": client_id.strip(), "client_secret": secret.strip()}
+    if per_dc:
+        value["client_secrets"] = {k: v.strip() for k, v in per_dc.items()}
+    return value
+
+
+def adobe_value(data: dict[str, Any]) -> AdobeCredentials:
+    """Validate the ``{prefix}/adobe`` value (an OAuth Server-to-Server credential)."""
+    fields = {k: data.get(k) for k in ("client_id", "client_secret", "org_id")}
+    missing = [k for k, v in fields.items() if not isinstance(v, str) or not v.strip()]
+    if missing:
+        raise BadRequest(f"The Adobe credential needs {', '.join(missing)}.", code="input-invalid")
+    org_id = str(fields["org_id"]).strip()
+    if not org_id.endswith("@AdobeOrg"):
+        raise BadRequest(
+            "The Adobe org_id ends with @AdobeOrg (Developer Console, credential page).", code="input-invalid"
+        )
+    scopes = data.get("scopes") or DEFAULT_ADOBE_SCOPES
+    if not isinstance(scopes, str):
+        raise BadRequest("The Adobe scopes are one comma-separated string.", code="input-invalid")
+    return AdobeCredentials(str(fields["client_id"]).strip(), str(fields["client_secret"]).strip(), org_id, scopes)
+
+
+def _put(settings: Settings, suffix: str, value: dict[str, Any]) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from . import aws
+
+    name = f"{settings.secret_prefix}/{suffix}"
+    try:
+        aws.client("secretsmanager").put_secret_value(SecretId=name, SecretString=json.dumps(value))
+    except (ClientError, BotoCoreError) as exc:
+        code = aws.error_code(exc)
+        hint = "deploy the stack first" if code == "ResourceNotFoundException" else "check your AWS credentials"
+        raise StoreError(f"Cannot write {name} ({code or 'no answer'}): {hint}.") from exc
+
+
+def _cmd_configure(args: argparse.Namespace) -> int:
+    from .operations import check_adobe_credential
+
+    settings = _settings(args)
+    zoho: dict[str, Any] | None = None
+    adobe: AdobeCredentials | None = None
+    if args.zoho_json or not args.adobe_json:
+        if args.zoho_json:
+            raw = _read_json(args.zoho_json, "the Zoho client JSON")
+        else:
+            raw = {"client_id": _ask("Zoho client id"), "client_secret": _ask("Zoho client secret", secret=True)}
+            extra = _ask("Data centers with their own client secret (e.g. eu,in; empty for none)")
+            raw["client_secrets"] = {
+                dc.strip(): _ask(f"Zoho client secret for {dc.strip()}", secret=True)
+                for dc in extra.split(",")
+                if dc.strip()
+            }
+        zoho = zoho_client_value(raw, settings.data_centers)
+    if args.adobe_json or not args.zoho_json:
+        if args.adobe_json:
+            raw = _read_json(args.adobe_json, "the Adobe credential JSON")
+        else:
+            raw = {
+                "client_id": _ask("Adobe client id (OAuth Server-to-Server)"),
+                "client_secret": _ask("Adobe client secret", secret=True),
+                "org_id": _ask("Adobe organization id (...@AdobeOrg)"),
+                "scopes": _ask("Adobe scopes", default=DEFAULT_ADOBE_SCOPES),
+            }
+        adobe = adobe_value(raw)
+    if zoho is not None:
+        register_secret(zoho["client_secret"], *zoho.get("client_secrets", {}).values())
+    if adobe is not None:
+        register_secret(adobe.client_secret)
+
+    if adobe is not None and not args.skip_check:
+        print(f"Checking the Adobe credential against {settings.adobe_ims_url} ...")
+        check_adobe_credential(settings, adobe)  # raises with a code that names the fix; nothing stored
+        print("Adobe credential works: IMS issued an access token.")
+    if zoho is not None:
+        _put(settings, "zoho-client", zoho)
+        extra = (
+            f" (+ own secrets for {', '.join(sorted(zoho.get('client_secrets', {})))})"
+            if "client_secrets" in zoho
+            else ""
+        )
+        print(f"Stored the Zoho client {zoho['client_id']} in {settings.secret_prefix}/zoho-client{extra}.")
+    if adobe is not None:
+        value = {
+            "client_id": adobe.client_id,
+            "client_secret": adobe.client_secret,
+            "org_id": adobe.org_id,
+            "scopes": adobe.scopes,
+        }
+        _put(settings, "adobe", value)
+        print(f"Stored the Adobe credential for {adobe.org_id} in {settings.secret_prefix}/adobe.")
+    return EXIT_OK
+
+
+# ---- refresh / provision: invoke the deployed functions --------------------------------------------
+def _function_name(args: argparse.Namespace, output: str) -> str:
+    if args.function:
+        return str(args.function)
+    if not args.stack:
+        raise BadRequest(
+            "Name the deployed function: --stack NAME (reads its outputs) or --function NAME.", code="input-missing"
+        )
+    name = stack_outputs(args.stack).get(output)
+    if not name:
+        raise ConfigError(f"Stack {args.stack} has no output {output}; is it a zoho-aep stack?", code="stack-not-found")
+    return name
+
+
+def invoke_function(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Invoke a deployed function synchronously and return its JSON answer."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from . import aws
+
+    try:
+        answer = aws.client("lambda").invoke(
+            FunctionName=name, InvocationType="RequestResponse", Payload=json.dumps(payload).encode()
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise ZohoAepError(
+            f"Cannot invoke {name} ({aws.error_code(exc) or 'no answer'}); check the name and your AWS credentials.",
+            code="invoke-failed",
+        ) from exc
+    body = answer["Payload"].read()
+    try:
+        result = json.loads(body) if body else {}
+    except ValueError:
+        result = {}
+    if answer.get("FunctionError"):
+        kind = result.get("errorType", "error") if isinstance(result, dict) else "error"
+        raise ZohoAepError(f"{name} failed ({kind}); a retry may help, see its log.", code="function-failed")
+    return result if isinstance(result, dict) else {"result": result}
+
+
+def _cmd_refresh(args: argparse.Namespace) -> int:
+    check_connection_name(args.connection)
+    name = _function_name(args, "TokenRefreshFunctionName")
+    report = invoke_function(name, {"connections": [args.connection], "force": not args.if_due})
+    outcomes = [c for c in report.get("connections", []) if isinstance(c, dict)]
+    if report.get("status") == "error" or not outcomes:
+        print(
+            f"Refresh did not run for {args.connection}: {report.get('error') or report.get('status')}", file=sys.stderr
+        )
+        return EXIT_FAILED
+    ok = True
+    for item in outcomes:
+        reason = f" ({item['reason']})" if item.get("reason") else ""
+        expires = item.get("expires_at")
+        when = (
+            f", token expires {time.strftime('%H:%M:%S UTC', time.gmtime(expires))}" if isinstance(expires, int) else ""
+        )
+        print(f"{item.get('connection')}: {item.get('outcome')}{reason}, status {item.get('status') or '-'}{when}")
+        ok = ok and item.get("outcome") in ("refreshed", "not-due", "superseded")
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _cmd_provision(args: argparse.Namespace) -> int:
+    check_connection_name(args.connection)
+    name = _function_name(args, "AdobeProvisioningFunctionName")
+    result = invoke_function(name, {"connection": args.connection})
+    if result.get("ok"):
+        verb = "created" if result.get("created") else "updated"
+        modules = result.get("modules") or []
+        print(
+            f"{args.connection}: AEP base connection {result.get('base_connection_id')} {verb} in sandbox "
+            f"{result.get('sandbox')}; AEP sees {len(modules)} Zoho modules."
+        )
+        return EXIT_OK
+    retry = "a retry may help" if result.get("retryable") else "see the README's reason codes"
+    print(f"{args.connection}: provisioning failed: {result.get('reason_code')} ({retry}).", file=sys.stderr)
+    return EXIT_FAILED
+
+
+# ---- disconnect ------------------------------------------------------------------------------------
+def _cmd_disconnect(args: argparse.Namespace) -> int:
+    from . import wiring
+    from .operations import disconnect
+
+    settings = _settings(args)
+    check_connection_name(args.connection)
+    if not 7 <= args.recovery_days <= 30:
+        raise BadRequest("--recovery-days is 7 to 30.", code="input-invalid")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise BadRequest("Refusing to disconnect without confirmation: pass --yes.", code="confirmation-required")
+        answer = input(
+            f"Disconnect '{args.connection}': delete its AEP base connection, revoke its Zoho tokens and delete "
+            f"its secret (recoverable for {args.recovery_days} days)? Type the connection name to confirm: "
+        )
+        if answer.strip() != args.connection:
+            print("Not confirmed; nothing changed.", file=sys.stderr)
+            return EXIT_USAGE
+    logger = logging.getLogger("zoho_aep.cli")
+    result = disconnect(
+        wiring.provision_deps(settings, logger), args.connection, recovery_days=args.recovery_days, force=args.force
+    )
+    for base_id in result.base_connections_deleted:
+        print(f"Deleted AEP base connection {base_id}.")
+    for base_id, flows in result.base_connections_kept.items():
+        used_by = ", ".join(flows) if flows else "dataflows Adobe did not name"
+        print(f"AEP base connection {base_id} is still used by dataflows: {used_by}.", file=sys.stderr)
+    if result.blocked and not args.force:
+        print(
+            "Nothing else changed. Delete or move those dataflows in AEP and run disconnect again "
+            "(or pass --force to revoke and delete anyway, leaving the base connection).",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    print(f"Revoked {result.zoho_tokens_revoked} Zoho refresh token(s).")
+    if result.zoho_tokens_not_revoked:
+        print(
+            f"warning: {result.zoho_tokens_not_revoked} token(s) could not be revoked; "
+            "remove the app in Zoho's Connected Apps.",
+            file=sys.stderr,
+        )
+    print(
+        f"Secret {settings.secret_prefix}/connections/{args.connection} "
+        f"scheduled for deletion on {result.deletion_date}."
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zoho-aep",
@@ -245,6 +513,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     self_client.add_argument("--code", required=True, help="the grant code (valid ~2 minutes), or - for stdin")
     self_client.set_defaults(func=_cmd_import_self_client)
+
+    configure = sub.add_parser(
+        "configure",
+        help="store the Zoho client and the Adobe credential in their secrets (checks the Adobe one first)",
+        description="Prompts without echo, or reads JSON from files or stdin (-): "
+        '--zoho-json {"client_id","client_secret","client_secrets":{"eu":...}}; '
+        '--adobe-json {"client_id","client_secret","org_id","scopes"}. '
+        "With only one of the two, only that one is stored.",
+    )
+    common(configure)
+    configure.add_argument("--zoho-json", metavar="FILE", help="the Zoho client as JSON (a file, or - for stdin)")
+    configure.add_argument("--adobe-json", metavar="FILE", help="the Adobe credential as JSON (a file, or - for stdin)")
+    configure.add_argument(
+        "--skip-check", action="store_true", help="store the Adobe credential without minting a token"
+    )
+    configure.set_defaults(func=_cmd_configure)
+
+    for command, helptext, func in (
+        ("refresh", "refresh one connection's token now, through the deployed refresh function", _cmd_refresh),
+        (
+            "provision",
+            "create or update one connection's AEP base connection through the deployed function",
+            _cmd_provision,
+        ),
+    ):
+        cmd = sub.add_parser(command, help=helptext)
+        cmd.add_argument("connection", help="connection name")
+        cmd.add_argument("--stack", help="the deployed stack (its outputs name the function)")
+        cmd.add_argument("--function", help="the function name or ARN, instead of --stack")
+        if command == "refresh":
+            cmd.add_argument("--if-due", action="store_true", help="refresh only if the token is due (default: force)")
+        cmd.set_defaults(func=func)
+
+    disc = sub.add_parser(
+        "disconnect",
+        help="delete the AEP base connection, revoke the Zoho tokens, schedule the secret's deletion",
+    )
+    common(disc)
+    disc.add_argument("connection", help="connection name")
+    disc.add_argument("--recovery-days", type=int, default=7, help="days the secret stays recoverable (7-30)")
+    disc.add_argument("--force", action="store_true", help="go on even if dataflows still use the base connection")
+    disc.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    disc.set_defaults(func=_cmd_disconnect)
     return parser
 
 

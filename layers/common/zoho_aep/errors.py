@@ -337,6 +337,7 @@ class AdobeConnectionInUse(AdobeError):
     """Flow ``1418-400``: the base connection cannot be deleted while dataflows use it."""
 
     code = "aep-connection-in-use"
+    flow_ids: list[str] = []  # the dataflow ids Adobe named, when it named them
 
 
 class AdobeRequestRefused(AdobeError):

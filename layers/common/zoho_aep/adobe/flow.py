@@ -119,6 +119,9 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+
+
 def _safe(value: Any, pattern: re.Pattern[str]) -> str | None:
     return value if isinstance(value, str) and pattern.match(value) else None
 
@@ -154,9 +157,14 @@ def adobe_error(response: HttpResponse, method: str, what: str) -> AdobeError:
         else:
             kind = AdobeRequestRefused
     label = adobe_code or f"HTTP {response.status}"
-    return kind(
+    error = kind(
         f"Adobe refused {what} ({label}).", adobe_code=adobe_code, request_id=request_id, status=response.status
     )
+    if isinstance(error, AdobeConnectionInUse) and isinstance(body, dict):
+        # Only ids are taken from Adobe's text: which dataflows block the delete, nothing else.
+        text = " ".join(str(body.get(k, "")) for k in ("errorMessage", "message", "detail", "title"))
+        error.flow_ids = sorted(set(_UUID.findall(text)))
+    return error
 
 
 class FlowServiceClient:
