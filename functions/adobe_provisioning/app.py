@@ -12,7 +12,7 @@ from typing import Any
 from zoho_aep import wiring
 from zoho_aep.config import load_settings
 from zoho_aep.logs import get_logger
-from zoho_aep.metrics import count_with_dimension, get_metrics
+from zoho_aep.metrics import get_metrics, record_outcome
 from zoho_aep.provisioning_app import ProvisioningApp
 
 SETTINGS = load_settings()
@@ -21,7 +21,7 @@ metrics = get_metrics("adobe-provisioning")
 app = ProvisioningApp(
     lambda: wiring.provision_deps(SETTINGS, logger),
     logger=logger,
-    on_outcome=lambda outcome: count_with_dimension(metrics, "ProvisioningOutcome", "outcome", outcome),
+    on_outcome=lambda outcome: record_outcome(metrics, "Provisioning", outcome, failed=outcome != "provisioned"),
 )
 
 

@@ -12,7 +12,7 @@ from zoho_aep import wiring
 from zoho_aep.callback import CallbackApp
 from zoho_aep.config import load_settings
 from zoho_aep.logs import get_logger
-from zoho_aep.metrics import count_with_dimension, get_metrics
+from zoho_aep.metrics import get_metrics, record_outcome
 
 SETTINGS = load_settings(require_callback_url=True)
 logger = get_logger("oauth-callback")
@@ -20,7 +20,7 @@ metrics = get_metrics("oauth-callback")
 app = CallbackApp(
     lambda: wiring.connect_deps(SETTINGS),
     logger=logger,
-    on_outcome=lambda outcome: count_with_dimension(metrics, "CallbackOutcome", "outcome", outcome),
+    on_outcome=lambda outcome: record_outcome(metrics, "Callback", outcome, failed=outcome == "internal-error"),
 )
 
 

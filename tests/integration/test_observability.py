@@ -1,0 +1,108 @@
+"""The stack's alarms and dashboard watch metrics the functions really emit, with the same dimensions."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode_str
+
+from tests.conftest import PREFIX
+from tests.support.fakes import FakeClock, LambdaContext
+from tests.support.refresh_world import RefreshWorld
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def template() -> dict[str, Any]:
+    parsed, matches = decode_str((ROOT / "template.yaml").read_text())
+    assert not matches and parsed is not None
+    return dict(parsed)
+
+
+def resources(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template()["Resources"].items() if r["Type"] == kind}
+
+
+def emitted(stdout: str) -> set[tuple[str, frozenset[tuple[str, str]]]]:
+    """(metric name, dimensions) pairs in the EMF lines a handler printed."""
+    found = set()
+    for line in stdout.splitlines():
+        if not line.startswith("{") or '"_aws"' not in line:
+            continue
+        record = json.loads(line)
+        for directive in record["_aws"]["CloudWatchMetrics"]:
+            for dims in directive["Dimensions"]:
+                values = frozenset((d, str(record[d])) for d in dims)
+                for metric in directive["Metrics"]:
+                    found.add((metric["Name"], values))
+    return found
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{name}_{uuid.uuid4().hex}", ROOT / "functions" / name / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def world(sm: Any, app_secrets_seeded: Any, zoho: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[RefreshWorld]:
+    monkeypatch.setenv("SECRET_PREFIX", PREFIX)
+    monkeypatch.setenv("ZOHO_DATA_CENTERS_JSON", zoho.data_centers_json())
+    bench = RefreshWorld(sm, zoho, FakeClock(time.time()))
+    yield bench
+    bench.close()
+
+
+def test_every_service_alarm_watches_a_metric_its_function_emits(world: RefreshWorld, capsys: Any) -> None:
+    world.zoho.override_next_token_response(expires_in=600)
+    world.consent("acme")
+    world.zoho.revoke_consent(world.value("acme")["refresh_token"])  # so the cycle fails and needs re-auth
+    load("token_refresh").lambda_handler({}, LambdaContext())
+    load("adobe_provisioning").lambda_handler({"connection": "ghost"}, LambdaContext())
+    out = emitted(capsys.readouterr().out)
+
+    alarms = resources("AWS::CloudWatch::Alarm")
+    checked = 0
+    for name, alarm in alarms.items():
+        props = alarm["Properties"]
+        if props.get("Namespace") != "ZohoAep":
+            continue
+        dims = frozenset((d["Name"], d["Value"]) for d in props.get("Dimensions", []))
+        assert (props["MetricName"], dims) in out, f"{name} watches {props['MetricName']} {sorted(dims)}, never emitted"
+        checked += 1
+    assert checked >= 3
+
+
+def test_alarms_notify_the_topic_and_the_email_subscription_is_optional() -> None:
+    alarms = resources("AWS::CloudWatch::Alarm")
+    assert {"RefreshFailuresAlarm", "NeedsReauthorizationAlarm", "ProvisioningFailuresAlarm",
+            "ProvisioningDeadLettersAlarm", "RefreshDeadLettersAlarm"} <= set(alarms)  # fmt: skip
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+    subscription = resources("AWS::SNS::Subscription")["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    rule = resources("AWS::Events::Rule")["AttentionEventsRule"]["Properties"]
+    assert set(rule["EventPattern"]["detail-type"]) == {
+        "Zoho connection needs reauthorization",
+        "AEP provisioning failed",
+    }
+
+
+def test_dashboard_body_is_json_and_shows_what_operators_need() -> None:
+    body_template, _ = resources("AWS::CloudWatch::Dashboard")["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    body = json.loads(re.sub(r"\$\{[^}]+\}", "x", body_template))
+    titles = " | ".join(w["properties"]["title"] for w in body["widgets"])
+    for needle in ("refreshes", "failures by class", "re-authorization", "Provisioning outcomes",
+                   "Dead-letter", "Callback outcomes by code"):  # fmt: skip
+        assert needle.lower() in titles.lower()
