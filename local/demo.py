@@ -10,7 +10,6 @@ after.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from local.aep_step import provision_in_emulated_aep
+from local.functions import load_function
 from local.refresh_step import show_refresh_cycle
 from local.sandbox import ADMIN, PREFIX, local_world, seed_app_secrets
 
@@ -36,14 +36,6 @@ def masked(value: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = item
     return out
-
-
-def load_handler(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"demo_{name}", ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def step(number: int, text: str) -> None:
@@ -99,7 +91,7 @@ def main() -> int:
         print(f"    Zoho redirects to {redirect.split('?')[0]}?state=...&code=...&location=eu&accounts-server=...")
 
         step(4, "The OAuth callback function handles the redirect.")
-        handler = load_handler("oauth_callback")
+        handler = load_function("oauth_callback")
         answer = handler.lambda_handler(http_event(urlsplit(redirect).query), _Context())
         title = answer["body"].split("<h1", 1)[1].split(">", 1)[1].split("<", 1)[0]
         print(f"    HTTP {answer['statusCode']}: {title}")

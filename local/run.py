@@ -11,7 +11,6 @@ Then it prints a connect link. Open it, click Accept on the emulated Zoho page, 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 
 from local.api import LocalHttpApi, _Context
 from local.emulators.adobe import AdobeEmulator
+from local.functions import function_path, load_function
 from local.sandbox import PREFIX, Sandbox, local_world, seed_app_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,15 +33,8 @@ AUTHORIZED_RULE = "zoho-aep-local-provisioning"
 
 
 def load_handler(name: str) -> ModuleType | None:
-    """Load ``functions/<name>/app.py`` as Lambda would (None if that function does not exist yet)."""
-    path = ROOT / "functions" / name / "app.py"
-    if not path.exists():
-        return None
-    spec = importlib.util.spec_from_file_location(f"local_{name}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Load ``functions/<name>/app.py`` as Lambda would (None if that function does not exist)."""
+    return load_function(name) if function_path(name).exists() else None
 
 
 class LocalStack:

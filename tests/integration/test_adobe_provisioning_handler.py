@@ -6,7 +6,6 @@ log record, an event, a tag or an answer.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from local.emulators.adobe import FLOW_PREFIX
 from local.emulators.base import Fault
+from local.functions import load_function
 from tests.conftest import CLIENT_SECRET, EU_SECRET, PREFIX
 from tests.support.aep import ADOBE_CLIENT_SECRET, Bench, adobe_fixture, adobe_secret, bench_fixture  # noqa: F401
 from tests.support.fakes import LambdaContext
@@ -106,13 +106,7 @@ def load_handler(monkeypatch: pytest.MonkeyPatch, bench: Bench) -> ModuleType:
     monkeypatch.setenv("ZOHO_DATA_CENTERS_JSON", bench.zoho.data_centers_json())
     monkeypatch.setenv("ADOBE_IMS_URL", bench.adobe.base_url)
     monkeypatch.setenv("ADOBE_PLATFORM_URL", bench.adobe.base_url)
-    spec = importlib.util.spec_from_file_location(
-        "adobe_provisioning_handler", ROOT / "functions/adobe_provisioning/app.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_function("adobe_provisioning")
 
 
 @pytest.mark.parametrize("event", [AUTHORIZED_EVENT, MANUAL_EVENT], ids=["eventbridge", "direct"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections.abc import Iterator
@@ -13,20 +12,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from local.functions import load_function
 from tests.conftest import CALLBACK_URL, CLIENT_SECRET, EU_SECRET, PREFIX, STATE_KEY
 from tests.support.fakes import LambdaContext, http_event
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_handler(name: str) -> ModuleType:
-    """Import a function's app.py under a fresh module name (a cold start)."""
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"handler_{name}_{id(path)}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -35,7 +25,7 @@ def handler(zoho: Any, sm: Any, app_secrets_seeded: Any, monkeypatch: pytest.Mon
     monkeypatch.setenv("CALLBACK_URL", CALLBACK_URL)
     monkeypatch.setenv("ZOHO_DATA_CENTERS_JSON", zoho.data_centers_json())
     monkeypatch.setenv("EVENT_BUS_NAME", "default")
-    yield load_handler("oauth_callback")
+    yield load_function("oauth_callback")
 
 
 def _link(zoho: Any, connection: str = "acme") -> str:
@@ -97,7 +87,7 @@ def test_cold_start_with_a_bad_variable_names_it(monkeypatch: pytest.MonkeyPatch
     from zoho_aep.errors import ConfigError
 
     with pytest.raises(ConfigError, match="CALLBACK_URL"):
-        load_handler("oauth_callback")
+        load_function("oauth_callback")
 
 
 def test_cold_start_without_callback_url_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,7 +95,7 @@ def test_cold_start_without_callback_url_names_it(monkeypatch: pytest.MonkeyPatc
     from zoho_aep.errors import ConfigError
 
     with pytest.raises(ConfigError, match="CALLBACK_URL"):
-        load_handler("oauth_callback")
+        load_function("oauth_callback")
 
 
 def test_handler_module_is_cheap_to_import() -> None:

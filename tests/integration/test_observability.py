@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from cfnlint.decode import decode_str
 
+from local.functions import load_function
 from tests.conftest import PREFIX
 from tests.support.fakes import FakeClock, LambdaContext
 from tests.support.refresh_world import RefreshWorld
@@ -47,14 +45,6 @@ def emitted(stdout: str) -> set[tuple[str, frozenset[tuple[str, str]]]]:
     return found
 
 
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_{uuid.uuid4().hex}", ROOT / "functions" / name / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def world(sm: Any, app_secrets_seeded: Any, zoho: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[RefreshWorld]:
     monkeypatch.setenv("SECRET_PREFIX", PREFIX)
@@ -68,8 +58,8 @@ def test_every_service_alarm_watches_a_metric_its_function_emits(world: RefreshW
     world.zoho.override_next_token_response(expires_in=600)
     world.consent("acme")
     world.zoho.revoke_consent(world.value("acme")["refresh_token"])  # so the cycle fails and needs re-auth
-    load("token_refresh").lambda_handler({}, LambdaContext())
-    load("adobe_provisioning").lambda_handler({"connection": "ghost"}, LambdaContext())
+    load_function("token_refresh").lambda_handler({}, LambdaContext())
+    load_function("adobe_provisioning").lambda_handler({"connection": "ghost"}, LambdaContext())
     out = emitted(capsys.readouterr().out)
 
     alarms = resources("AWS::CloudWatch::Alarm")

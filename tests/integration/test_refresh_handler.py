@@ -6,10 +6,8 @@ over HTTP, and the wall clock: the handler is exercised exactly as Lambda would 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from local.functions import load_function
 from tests.conftest import PREFIX
 from tests.support.fakes import FakeClock, LambdaContext
 from tests.support.refresh_world import RefreshWorld
@@ -46,11 +45,7 @@ def handler(world: RefreshWorld, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setenv("ZOHO_DATA_CENTERS_JSON", world.zoho.data_centers_json())
     monkeypatch.setenv("REFRESH_WINDOW_MINUTES", "20")
     monkeypatch.setenv("REFRESH_SCHEDULE_MINUTES", "10")
-    spec = importlib.util.spec_from_file_location(f"token_refresh_app_{uuid.uuid4().hex}", APP)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_function("token_refresh")
 
 
 def _connect_expiring_soon(world: RefreshWorld, name: str = "acme") -> None:
