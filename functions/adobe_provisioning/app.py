@@ -21,7 +21,7 @@ metrics = get_metrics("adobe-provisioning")
 app = ProvisioningApp(
     lambda: wiring.provision_deps(SETTINGS, logger),
     logger=logger,
-    on_outcome=lambda outcome: record_outcome(metrics, "Provisioning", outcome, failed=outcome != "provisioned"),
+    on_outcome=lambda outcome, failed: record_outcome(metrics, "Provisioning", outcome, failed=failed),
 )
 
 

@@ -376,3 +376,35 @@ def test_an_unexpected_bug_still_ends_as_a_page_without_a_trace(
     monkeypatch.setattr(cb.deps.store, "get", lambda name: 1 / 0)
     answer = cb.call(_good_query(cb))
     assert answer["statusCode"] == 500 and "Traceback" not in answer["body"] and "internal-error" in answer["body"]
+
+
+def test_a_failing_tag_write_after_a_stored_reauthorization_still_succeeds_and_says_so(
+    cb: CallbackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zoho_aep.errors import StoreError
+
+    cb.connect("acme")
+    cb.events.events.clear()
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise StoreError("tagging refused")
+
+    monkeypatch.setattr(cb.store, "set_tags", refuse)
+    answer = cb.connect("acme")
+    assert answer["statusCode"] == 200
+    assert cb.events.events and cb.events.events[0][1]["reauthorized"] is True
+    assert any('"outcome":"tags-not-updated"' in line for line in cb.log.lines)
+    assert cb.zoho.refresh_token_info(cb.secret()["refresh_token"])["revoked"] is False
+
+
+def test_an_unexpected_failure_after_the_exchange_revokes_the_new_token(
+    cb: CallbackHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cb.store, "write", explode)
+    answer = cb.connect("acme")
+    assert answer["statusCode"] == 500
+    (revoke,) = cb.zoho.calls("/oauth/v2/token/revoke")
+    assert cb.zoho.refresh_token_info(revoke.form["token"])["revoked"] is True

@@ -231,3 +231,15 @@ def test_disconnect_asks_for_confirmation(world: tuple[Sandbox, AdobeEmulator], 
 def test_disconnect_of_an_unknown_connection_is_one_clear_line(world: Any, capsys: Any) -> None:
     status, _, err = run(capsys, "disconnect", "ghost", "--yes")
     assert status == 1 and "connection-not-found" in err
+
+
+def test_disconnect_also_finds_an_untracked_base_connection_by_name(
+    world: tuple[Sandbox, AdobeEmulator], capsys: Any
+) -> None:
+    base_id, _ = _provisioned(world)
+    store = ConnectionStore("zoho-aep")
+    store.set_tags("acme", {}, remove=("aep:base-connection-id",))  # as if the run crashed before recording
+    status, out, err = run(capsys, "disconnect", "acme", "--yes")
+    assert status == 0, err
+    assert f"Deleted AEP base connection {base_id}" in out
+    assert world[1].connections_in("prod") == []

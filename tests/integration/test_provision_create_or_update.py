@@ -350,6 +350,24 @@ def test_patch_refused_creates_a_new_connection_then_deletes_the_old(bench: Benc
     assert bench.events.of_type(ev.BASE_CONNECTION_PROVISIONED)[-1]["created"] is True
 
 
+def test_a_lost_create_during_a_replace_never_adopts_and_deletes_the_old_connection(bench: Bench) -> None:
+    old_refresh = bench.authorize()
+    old = bench.provision().base_connection_id
+    bench.authorize()
+    bench.adobe.patch_refused = True
+    # Every attempt at the new connection fails before Adobe creates anything.
+    bench.adobe.inject(
+        Fault("/data/foundation/flowservice/connections", kind="status", status=503, method="POST"), times=8
+    )
+
+    result = bench.provision()
+
+    assert not result.ok and result.retryable
+    assert list(bench.adobe.connections) == [old]  # the working connection is untouched
+    assert bench.tags()[TAG_BASE_CONNECTION_ID] == old
+    assert not bench.zoho.refresh_token_info(old_refresh)["revoked"]  # AEP still refreshes with it
+
+
 def test_patch_refused_and_old_in_use_keeps_both_and_reports_it(bench: Bench) -> None:
     old_refresh = bench.authorize()
     old = bench.provision().base_connection_id

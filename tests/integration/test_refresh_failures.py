@@ -388,3 +388,18 @@ def test_a_missing_zoho_client_secret_is_one_clear_error_for_the_cycle(
     assert world.refresh_calls() == []
     assert world.tags("acme") == tags_before
     assert [r["reason"] for r in world.log_records() if r.get("outcome") == "cycle-failed"] == [reason]
+
+
+def test_a_failure_that_repeats_every_cycle_adds_no_secret_version(world: RefreshWorld, sm: Any) -> None:
+    world.consent("acme")
+    world.edit("acme", accounts_url="https://evil.example")  # refused every cycle, without calling Zoho
+    name = f"{PREFIX}/connections/acme"
+    world.cycle(force=True)
+    versions = len(sm.list_secret_version_ids(SecretId=name)["Versions"])
+
+    for _ in range(12):
+        world.clock.advance(600)
+        world.cycle(force=True)
+
+    assert len(sm.list_secret_version_ids(SecretId=name)["Versions"]) == versions
+    assert world.tags("acme")["zoho-aep:last-error"] == "accounts-server-mismatch"

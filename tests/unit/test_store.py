@@ -111,3 +111,33 @@ def test_per_data_center_client_secret_replaces_the_shared_one(sm: Any) -> None:
     creds = AppSecrets(PREFIX, sm).zoho_client()
     assert creds.secret_for("eu") == "eu-secret"
     assert creds.secret_for("us") == "shared-secret"
+
+
+class _ReplayingClient:
+    """A client whose stage move succeeds, then is 'retried' by botocore and refused (a lost answer)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def update_secret_version_stage(self, **kwargs: Any) -> Any:
+        self._real.update_secret_version_stage(**kwargs)
+        return self._real.update_secret_version_stage(**kwargs)  # the retry: RemoveFromVersionId is stale now
+
+
+def test_a_write_whose_answer_was_lost_is_not_mistaken_for_a_lost_race(sm: Any) -> None:
+    plain = ConnectionStore(PREFIX, sm, sleep=lambda s: None)
+    plain.write("acme", lambda current: {"n": 0})
+    store = ConnectionStore(PREFIX, _ReplayingClient(sm), sleep=lambda s: None)
+    runs: list[dict[str, Any] | None] = []
+
+    def mutate(current: dict[str, Any] | None) -> dict[str, Any]:
+        runs.append(current)
+        return {"n": (current or {}).get("n", 0) + 1}
+
+    result = store.write("acme", mutate)
+
+    assert len(runs) == 1  # mutate ran once: its own write was recognised
+    assert result.changed and plain.require("acme").value == {"n": 1}

@@ -79,6 +79,11 @@ class CallbackApp:
                 "connection stored but the authorized event was not published; run provisioning by hand",
                 extra={"outcome": "event-publish-failed", "connection": result.connection},
             )
+        if not result.tags_written:
+            self.logger.error(
+                "connection stored but its status tags could not be updated; set zoho-aep:status to active",
+                extra={"outcome": "tags-not-updated", "connection": result.connection},
+            )
         page = success_page(
             result.connection, result.zoho_org_name, result.zoho_org_id, result.data_center, result.reauthorized
         )

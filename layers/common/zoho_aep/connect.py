@@ -93,6 +93,7 @@ class ConnectResult:
     zoho_org_name: str
     reauthorized: bool
     event_published: bool = True
+    tags_written: bool = True
 
 
 @dataclass
@@ -273,11 +274,21 @@ def store_authorization(
             TAG_MANAGED: "true",
         }
         result = deps.store.write(grant.connection, mutate, create_tags=tags)
-    except ZohoAepError:
+    except Exception:
+        # Whatever went wrong (ours, AWS's, or a bug), the new refresh token will not be stored.
         _revoke_quietly(deps.zoho, dc.accounts_url, tokens.refresh_token)
         raise
+    tags_written = result.created  # a new secret got its tags when it was created
     if not result.created:
-        deps.store.set_tags(grant.connection, tags, remove=(TAG_LAST_ERROR, TAG_RETRY_AFTER))
+        # The tokens are stored: a failing tag write must not turn that into an error page. It is
+        # tried twice, then reported, so the operator can fix the status by hand.
+        for _ in range(2):
+            try:
+                deps.store.set_tags(grant.connection, tags, remove=(TAG_LAST_ERROR, TAG_RETRY_AFTER))
+            except ZohoAepError:
+                continue
+            tags_written = True
+            break
     reauthorized = result.previous is not None
     published = True
     try:
@@ -300,6 +311,7 @@ def store_authorization(
         zoho_org_name=org.name,
         reauthorized=reauthorized,
         event_published=published,
+        tags_written=tags_written,
     )
 
 

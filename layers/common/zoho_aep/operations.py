@@ -16,7 +16,7 @@ from .config import Settings
 from .errors import AdobeConnectionInUse, AdobeNotFound, StoreError, ZohoAepError
 from .http import HttpClient, RetryPolicy
 from .names import check_connection_name
-from .provision import ProvisionDeps
+from .provision import ConnectionNotProvisionable, ProvisionDeps, base_connection_name, named_base_connections
 from .store import TAG_BASE_CONNECTION_ID, AdobeCredentials
 
 # Tag written by provisioning when a replaced base connection had to be kept (dataflows used it).
@@ -68,8 +68,17 @@ def disconnect(
 
     sandbox = value.get("adobe_sandbox")
     ids = _base_connection_ids(tags)
-    if ids and isinstance(sandbox, str) and sandbox:
+    if not isinstance(sandbox, str) or not sandbox:
+        if ids:
+            raise ConnectionNotProvisionable(
+                f"Connection {connection} records AEP base connections but no sandbox; delete them in AEP first.",
+                code="connection-sandbox-missing",
+            )
+    else:
         flow: FlowServiceClient = deps.flow(sandbox)
+        # Also by name: a run interrupted between creating and recording leaves an untracked one.
+        name = base_connection_name(deps.settings.secret_prefix, connection)
+        ids += [c.id for c in named_base_connections(flow, name) if c.id not in ids]
         for base_id in ids:
             try:
                 flow.delete_connection(base_id)

@@ -241,16 +241,24 @@ def _provision(
             code="zoho-client-mismatch",
         )
     deps.app_secrets.adobe()  # a missing credential is a configuration error: say so before any call
-    stored_id = tags.get(TAG_BASE_CONNECTION_ID) or None
-    kept_in_aep = tuple(tags.get(TAG_SUPERSEDED, "").split())
-    if stored_id is None and not kept_in_aep:
-        run.revoked += _revoke_replaced(deps, connection, value, facts)
     flow = deps.flow(facts.sandbox)
-    _preflight(flow)
 
     claim_id, value = _claim(deps, connection)
     try:
+        # Under the claim, with tags read afresh: another run may have recorded a base connection
+        # since this run started, and its refresh token must not be revoked from under it.
+        tags = deps.store.get_tags(connection)
+        stored_id = tags.get(TAG_BASE_CONNECTION_ID) or None
+        kept_in_aep = tuple(tags.get(TAG_SUPERSEDED, "").split())
         facts = _facts(deps.settings, value)  # the freshest tokens: they are what Adobe gets
+        if stored_id is None and not kept_in_aep:
+            # AEP holds nothing of ours yet: replaced refresh tokens are used by nobody. Revoked
+            # before the preflight, so a retired source does not leak one per re-consent.
+            revoked = _revoke_replaced(deps, connection, value, facts)
+            if revoked:
+                run.revoked += revoked
+                value = deps.store.require(connection).value  # without the tokens just revoked
+        _preflight(flow)
         name = base_connection_name(deps.settings.secret_prefix, connection)
         params = {
             "endpoint": facts.api_domain,
@@ -443,15 +451,15 @@ def _create_or_update(
     return _Written(ref, created=True, adopted=adopted, superseded=superseded, replaced=True)
 
 
-def _named(flow: FlowServiceClient, name: str) -> list[BaseConnection]:
-    """This connection's base connections in the sandbox, oldest first."""
+def named_base_connections(flow: FlowServiceClient, name: str) -> list[BaseConnection]:
+    """The Zoho CRM base connections called ``name`` in the client's sandbox, oldest first."""
     listed = flow.list_connections([f"connectionSpec.id=={ZOHO_CRM_SPEC_ID}"])
     matches = [c for c in listed if c.name == name and c.spec_id in (None, ZOHO_CRM_SPEC_ID)]
     return sorted(matches, key=lambda c: (c.created_at is None, c.created_at or 0))
 
 
 def _find_by_name(deps: ProvisionDeps, flow: FlowServiceClient, name: str) -> BaseConnection | None:
-    matches = _named(flow, name)
+    matches = named_base_connections(flow, name)
     if len(matches) > 1:
         deps.logger.warning(
             "several base connections carry this connection's name; zoho-aep keeps using the oldest",
@@ -460,7 +468,11 @@ def _find_by_name(deps: ProvisionDeps, flow: FlowServiceClient, name: str) -> Ba
     return matches[0] if matches else None
 
 
-def _create(flow: FlowServiceClient, name: str, body: dict[str, Any]) -> ConnectionRef:
+def _create(
+    flow: FlowServiceClient, name: str, body: dict[str, Any], known: frozenset[str] = frozenset()
+) -> ConnectionRef:
+    """POST once. If the answer is lost, adopt what Adobe created: a named connection that is not one
+    of the ``known`` ids that existed before the POST (never the one a replace is about to delete)."""
     try:
         return flow.create_connection(body)
     except AdobeSpecInvalid as exc:
@@ -470,7 +482,7 @@ def _create(flow: FlowServiceClient, name: str, body: dict[str, Any]) -> Connect
     except (AdobeUnavailable, AdobeThrottled, AdobeResponseInvalid):
         # The answer was lost or unusable, but Adobe may have created the connection: adopt it now
         # rather than create a second one on the retry.
-        made = _named(flow, name)
+        made = [c for c in named_base_connections(flow, name) if c.id not in known]
         if made:
             return ConnectionRef(made[-1].id, made[-1].etag)
         raise
@@ -493,8 +505,8 @@ def _replace(
     Returns the new one and the ids that could not be deleted because dataflows use them.
     """
     kept: list[str] = []
-    leftovers = [c for c in _named(flow, name) if c.id != old.id]
-    ref = _create(flow, name, body)
+    leftovers = [c for c in named_base_connections(flow, name) if c.id != old.id]
+    ref = _create(flow, name, body, frozenset({old.id, *(c.id for c in leftovers)}))
     for stale in [c.id for c in leftovers if c.id != ref.id] + [old.id]:
         try:
             flow.delete_connection(stale)

@@ -52,7 +52,7 @@ class ProvisioningApp:
         deps: Callable[[], ProvisionDeps],
         *,
         logger: Any,
-        on_outcome: Callable[[str], None] | None = None,
+        on_outcome: Callable[[str, bool], None] | None = None,
     ) -> None:
         self._deps_factory = deps
         self._deps: ProvisionDeps | None = None
@@ -71,10 +71,14 @@ class ProvisioningApp:
             connection = parse_trigger(event)
         except BadRequest as exc:
             self.logger.warning("provisioning refused its input", extra={"outcome": exc.code, "error": exc.message})
-            self._count(exc.code)
+            self._count(exc.code, failed=True)
             return {"ok": False, "reason_code": exc.code, "retryable": False, "message": exc.message}
         result = provision_connection(self.deps, connection)
-        self._count("provisioned" if result.ok else result.reason_code or "failed")
+        # Alarms count only failures no retry will fix; passing ones are retried (and alarm via the DLQ).
+        self._count(
+            "provisioned" if result.ok else result.reason_code or "failed",
+            failed=not result.ok and not result.retryable,
+        )
         if result.retryable:
             raise ProvisioningWillRetry(
                 f"Provisioning connection {connection} failed for a passing reason ({result.reason_code}).",
@@ -82,6 +86,6 @@ class ProvisioningApp:
             )
         return result.as_dict()
 
-    def _count(self, outcome: str) -> None:
+    def _count(self, outcome: str, *, failed: bool) -> None:
         if self.on_outcome is not None:
-            self.on_outcome(outcome)
+            self.on_outcome(outcome, failed)

@@ -520,7 +520,13 @@ class _ConnectionRefresh:
             if seen["superseded"]:
                 return None  # the failure belongs to a refresh token the connection no longer uses
             failures = current.get(FIELD_FAILURES)
-            current[FIELD_FAILURES] = (failures if isinstance(failures, int) else 0) + 1
+            failures = failures if isinstance(failures, int) else 0
+            repeat = failures > 0 and current.get(FIELD_LAST_ERROR) == error.code
+            if repeat and (retry_after is None or current.get(FIELD_THROTTLED_UNTIL) == retry_after):
+                # The same failure again: nothing new to record. Writing anyway would add a secret
+                # version every cycle, and Secrets Manager caps how many versions a secret may keep.
+                return None
+            current[FIELD_FAILURES] = failures + 1
             current[FIELD_LAST_ERROR] = error.code
             if retry_after is not None:
                 current[FIELD_THROTTLED_UNTIL] = retry_after

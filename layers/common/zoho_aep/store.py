@@ -358,6 +358,11 @@ class ConnectionStore:
                     ) from exc
                 if not lost_race:
                     raise StoreError(f"Secrets Manager refused to write connection {connection} ({code}).") from exc
+                # botocore retries a call whose answer was lost; the retry of a move (or create) that had
+                # in fact succeeded is refused as if another writer had won. Ours is current: done.
+                again = self.get(connection)
+                if again is not None and again.version_id == token:
+                    return WriteResult(again.value, token, created=current is None, changed=True, previous=before)
             # Another writer won: back off a little (jittered) and start again from a fresh read.
             self._sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
         raise WriteConflict(f"Connection {connection} kept changing under us; try again.")
