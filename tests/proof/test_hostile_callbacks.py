@@ -57,13 +57,6 @@ class _Tags(HTMLParser):
         self.tags.add(tag)
 
 
-def page_code(body: str) -> str | None:
-    marker = "Code: <code>"
-    if marker not in body:
-        return None
-    return body.split(marker, 1)[1].split("</code>", 1)[0]
-
-
 @dataclass
 class Edge:
     """The callback edge, and everything one request can be seen doing."""
@@ -143,7 +136,7 @@ class Edge:
         ), (status, code)
         assert headers["Content-Type"] == "text/html; charset=utf-8"
         assert {k: headers.get(k) for k in SECURITY_HEADERS} == SECURITY_HEADERS
-        assert page_code(body) == code
+        assert CallbackHarness.page_code(answer) == code
         parser = _Tags()
         parser.feed(body)
         assert parser.tags <= PAGE_TAGS, parser.tags - PAGE_TAGS
