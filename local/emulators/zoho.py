@@ -354,6 +354,12 @@ class ZohoEmulator(Emulator):
             at = self._access.get(token)
             return at is not None and at.alive(self.clock())
 
+    def access_token_refresh_token(self, token: str) -> str | None:
+        """The refresh token an access token belongs to (minted by it, or issued with it)."""
+        with self._state:
+            at = self._access.get(token)
+            return at.refresh_token if at is not None else None
+
     # ---- test helpers that act like the user --------------------------------------------------
     def issue_self_client_code(self, client_id: str, dc: str, scope: str, user: str | None = None) -> str:
         """A grant code generated in the API console (self client): no redirect_uri, always offline.

@@ -16,6 +16,7 @@ import pytest
 
 from local.emulators.base import Fault
 from tests.conftest import CLIENT_SECRET, EU_SECRET
+from tests.support.aws_faults import AwsFault, AwsFaults, no_backoff
 from tests.support.callback import CallbackHarness
 from tests.support.fakes import FakeClock
 from zoho_aep.events import CONNECTION_AUTHORIZED
@@ -175,6 +176,28 @@ def test_reauthorization_by_a_different_org_is_refused_revoked_and_changes_nothi
     (revoked,) = cb.zoho.calls("/oauth/v2/token/revoke")
     assert cb.zoho.refresh_token_info(revoked.form["token"])["revoked"] is True
     assert cb.secret()["zoho_org_id"] == "700001"
+
+
+def test_a_write_that_may_have_landed_never_revokes_the_token_it_stored(cb: CallbackHarness) -> None:
+    cb.connect("acme")
+    first = cb.secret()["refresh_token"]
+    cb.clock.advance(300)
+    query = cb.consent(cb.link("acme"))
+    faults = AwsFaults(cb.sm)
+    # Secrets Manager moves AWSCURRENT but the answer is lost; every retry then times out.
+    faults.add(AwsFault("UpdateSecretVersionStage", "lost", times=1))
+    faults.add(AwsFault("UpdateSecretVersionStage", "timeout", skip=1))
+    try:
+        with no_backoff():
+            answer = cb.call(query)
+    finally:
+        faults.close()
+
+    assert (answer["statusCode"], cb.outcomes[-1]) == (500, "secret-store-error")
+    stored = cb.secret()["refresh_token"]
+    assert stored != first, "the move had landed: the new consent's token is the current one"
+    assert cb.zoho.refresh_token_info(stored)["revoked"] is False
+    assert cb.zoho.calls("/oauth/v2/token/revoke") == []
 
 
 def test_two_callbacks_for_one_connection_at_once_end_with_one_consistent_secret(cb: CallbackHarness) -> None:

@@ -23,7 +23,7 @@ from zoho_aep.adobe.ims import ImsTokenProvider
 from zoho_aep.config import DEFAULT_SCOPES, Settings, load_settings
 from zoho_aep.connect import ConnectDeps, Grant, store_authorization
 from zoho_aep.events import RecordingPublisher
-from zoho_aep.http import HttpClient
+from zoho_aep.http import HttpClient, RetryPolicy
 from zoho_aep.links import LinkState
 from zoho_aep.logs import get_logger
 from zoho_aep.provision import ProvisionDeps, ProvisionResult, provision_connection
@@ -94,10 +94,16 @@ class Bench:
     deps: ProvisionDeps = field(init=False)
 
     def __post_init__(self) -> None:
-        self.zoho_oauth = ZohoOAuthClient(HttpClient(CALLBACK_POLICY, sleep=lambda _s: None))
-        # Production's Adobe policy, with sleeps recorded instead of slept and jitter pinned to its
-        # maximum, so waits are exact and tests fast.
-        adobe_http = HttpClient(ADOBE_POLICY, sleep=self.sleeps.append, rng=lambda: 1.0)
+        self.use_policies(ADOBE_POLICY, CALLBACK_POLICY)
+
+    def use_policies(self, adobe: RetryPolicy, zoho: RetryPolicy) -> None:
+        """Wire the run's HTTP clients with these policies (the production ones by default).
+
+        Sleeps are recorded instead of slept and jitter is pinned to its maximum, so waits are
+        exact and tests fast.
+        """
+        self.zoho_oauth = ZohoOAuthClient(HttpClient(zoho, sleep=lambda _s: None))
+        adobe_http = HttpClient(adobe, sleep=self.sleeps.append, rng=lambda: 1.0)
         self.ims = ImsTokenProvider(adobe_http, self.settings.adobe_ims_url, self.app_secrets.adobe, clock=self.clock)
 
         def flow(sandbox: str) -> FlowServiceClient:

@@ -109,5 +109,12 @@ class CallbackHarness:
             )
         return result
 
+    @staticmethod
+    def page_code(answer: dict[str, Any]) -> str | None:
+        """The code a page shows in its footer (every page has one)."""
+        body = answer["body"]
+        marker = "Code: <code>"
+        return body.split(marker, 1)[1].split("</code>", 1)[0] if marker in body else None
+
     def token_requests(self) -> list[Any]:
         return self.zoho.calls("/oauth/v2/token", "POST")

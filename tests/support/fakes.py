@@ -49,15 +49,24 @@ def http_event(
     method: str = "GET",
     path: str = "/oauth/callback",
     route_key: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    body: str | None = None,
+    base64_body: bool = False,
+    cookies: list[str] | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API payload 2.0 event, as `sam local generate-event` shapes it."""
+    """An API Gateway HTTP API payload 2.0 event, as `sam local generate-event` shapes it.
+
+    ``headers`` are added to the usual ones; ``body`` and ``cookies`` appear only when given, as
+    API Gateway sends them.
+    """
     route = route_key or ("GET /health" if path == "/health" else "ANY /oauth/callback")
-    return {
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route,
         "rawPath": path,
         "rawQueryString": query,
-        "headers": {"host": "abc123.execute-api.us-east-1.amazonaws.com", "user-agent": "pytest"},
+        "headers": {"host": "abc123.execute-api.us-east-1.amazonaws.com", "user-agent": "pytest", **(headers or {})},
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "abc123",
@@ -67,8 +76,13 @@ def http_event(
             "routeKey": route,
             "stage": "$default",
         },
-        "isBase64Encoded": False,
+        "isBase64Encoded": base64_body,
     }
+    if body is not None:
+        event["body"] = body
+    if cookies:
+        event["cookies"] = cookies
+    return event
 
 
 def dumps(value: Any) -> str:

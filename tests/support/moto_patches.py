@@ -1,15 +1,31 @@
 """Known moto gaps, patched in test setup (never worked around in product code).
 
-moto 5 never updates a secret's default version when ``update_secret_version_stage`` moves
-``AWSCURRENT``: a later read with no stage returns the old value, and the next plain put leaves two
-versions labelled ``AWSCURRENT``. Real Secrets Manager has no such problem.
+1. moto 5 never updates a secret's default version when ``update_secret_version_stage`` moves
+   ``AWSCURRENT``: a later read with no stage returns the old value, and the next plain put leaves
+   two versions labelled ``AWSCURRENT``. Real Secrets Manager has no such problem.
+2. moto's Secrets Manager backend is plain Python: two threads can interleave inside one call (for
+   example both pass the ``RemoveFromVersionId`` check of a stage move before either moves the label).
+   In AWS each API call is atomic, so each backend call here holds one lock.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable
 from typing import Any
 
 _applied = False
+_backend_lock = threading.RLock()
+
+
+def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with _backend_lock:
+            return method(*args, **kwargs)
+
+    return call
 
 
 def apply() -> None:
@@ -31,4 +47,7 @@ def apply() -> None:
         return result
 
     SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage  # type: ignore[method-assign]
+    for name, member in list(vars(SecretsManagerBackend).items()):
+        if not name.startswith("_") and callable(member):
+            setattr(SecretsManagerBackend, name, _atomic(member))
     _applied = True

@@ -15,7 +15,7 @@ from tests.support.aep import (  # noqa: F401
 )
 from tests.support.fakes import FakeClock
 from zoho_aep.adobe.ims import EXPIRY_MARGIN_SECONDS, ImsTokenProvider, scope_param
-from zoho_aep.errors import AdobeCredentialInvalid, AdobeScopesInvalid, AdobeUnavailable
+from zoho_aep.errors import AdobeCredentialInvalid, AdobeResponseInvalid, AdobeScopesInvalid, AdobeUnavailable
 from zoho_aep.http import HttpClient
 from zoho_aep.store import AdobeCredentials
 from zoho_aep.wiring import ADOBE_POLICY
@@ -116,3 +116,12 @@ def test_ims_outage_is_retried_then_reported_retryable(adobe: AdobeEmulator, clo
         provider(adobe, clock).token()
     assert info.value.retryable
     assert len(adobe.calls(IMS_TOKEN_PATH)) == ADOBE_POLICY.attempts
+
+
+def test_a_success_that_is_not_json_is_a_passing_failure_not_a_refusal(adobe: AdobeEmulator, clock: FakeClock) -> None:
+    adobe.inject(Fault(IMS_TOKEN_PATH, kind="garbage", status=200))  # a proxy's page with HTTP 200
+
+    with pytest.raises(AdobeResponseInvalid) as info:
+        provider(adobe, clock).token()
+
+    assert (info.value.code, info.value.retryable) == ("aep-response-invalid", True)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PREFIX
+from tests.support.aws_faults import AwsFault, AwsFaults, no_backoff
 from zoho_aep.errors import ConfigError, ConnectionPendingDeletion, WriteConflict
 from zoho_aep.store import AppSecrets, ConnectionStore
 
@@ -57,6 +58,27 @@ def test_unchanged_value_writes_nothing(store: ConnectionStore, sm: Any) -> None
     first = store.write("acme", lambda current: {"n": 1})
     again = store.write("acme", lambda current: current)
     assert not again.changed and again.version_id == first.version_id
+
+
+def test_a_write_whose_stage_move_answer_was_lost_is_applied_once(store: ConnectionStore, sm: Any) -> None:
+    store.write("acme", lambda current: {"n": 0})
+    faults = AwsFaults(sm)
+    faults.add(AwsFault("UpdateSecretVersionStage", "lost", times=1))  # done by AWS, answer lost
+    calls: list[int] = []
+
+    def increment(current: dict[str, Any] | None) -> dict[str, Any]:
+        assert current is not None
+        calls.append(current["n"])
+        return {"n": current["n"] + 1}
+
+    try:
+        with no_backoff():
+            result = store.write("acme", increment)
+    finally:
+        faults.close()
+
+    assert store.require("acme").value == {"n": 1} and result.changed
+    assert calls == [0], "botocore's retry was refused because the move was done; the change must not repeat"
 
 
 def test_losing_every_race_gives_up_with_a_conflict(sm: Any) -> None:

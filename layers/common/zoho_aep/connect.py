@@ -275,8 +275,10 @@ def store_authorization(
         }
         result = deps.store.write(grant.connection, mutate, create_tags=tags)
     except Exception:
-        # Whatever went wrong (ours, AWS's, or a bug), the new refresh token will not be stored.
-        _revoke_quietly(deps.zoho, dc.accounts_url, tokens.refresh_token)
+        # Whatever went wrong (ours, AWS's, or a bug), a new refresh token that is not stored is
+        # revoked; one a lost write answer may have stored is kept (see _may_hold).
+        if not _may_hold(deps.store, grant.connection, tokens.refresh_token):
+            _revoke_quietly(deps.zoho, dc.accounts_url, tokens.refresh_token)
         raise
     tags_written = result.created  # a new secret got its tags when it was created
     if not result.created:
@@ -313,6 +315,25 @@ def store_authorization(
         event_published=published,
         tags_written=tags_written,
     )
+
+
+def _may_hold(store: ConnectionStore, connection: str, refresh_token: str) -> bool:
+    """Whether the connection secret holds ``refresh_token`` after a failed write, or may.
+
+    A write whose answer was lost can have landed: revoking a token the secret holds would kill the
+    connection, while keeping one that was not stored costs one of Zoho's 20 per user. So a token
+    is revoked only when a fresh read shows it is not there.
+    """
+    try:
+        stored = store.get(connection)
+    except ZohoAepError:
+        return True
+    if stored is None:
+        return False
+    value = stored.value
+    pending = value.get("revoke_pending")
+    tracked = [value.get("refresh_token"), value.get("replaced_refresh_token")]
+    return refresh_token in tracked + (pending if isinstance(pending, list) else [])
 
 
 def _revoke_quietly(zoho: ZohoOAuthClient, accounts_url: str, refresh_token: str) -> None:

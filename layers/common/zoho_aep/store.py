@@ -314,8 +314,13 @@ class ConnectionStore:
         abort; it may run more than once, so it must be free of side effects.
         """
         name = self.secret_name(connection)
+        refused: WriteResult | None = None  # the last write Secrets Manager seemed to refuse
         for attempt in range(self.max_attempts):
             current = self.get(connection)
+            if refused is not None and current is not None and current.version_id == refused.version_id:
+                # It had landed: the answer was lost, and botocore's retry of the stage move (or the
+                # create) was refused because it was already done. Never apply the change twice.
+                return refused
             before = copy.deepcopy(current.value) if current else None
             new = mutate(copy.deepcopy(before) if before is not None else None)
             if new is None or (current is not None and new == current.value):
@@ -358,11 +363,7 @@ class ConnectionStore:
                     ) from exc
                 if not lost_race:
                     raise StoreError(f"Secrets Manager refused to write connection {connection} ({code}).") from exc
-                # botocore retries a call whose answer was lost; the retry of a move (or create) that had
-                # in fact succeeded is refused as if another writer had won. Ours is current: done.
-                again = self.get(connection)
-                if again is not None and again.version_id == token:
-                    return WriteResult(again.value, token, created=current is None, changed=True, previous=before)
+                refused = WriteResult(new, token, created=current is None, changed=True, previous=before)
             # Another writer won: back off a little (jittered) and start again from a fresh read.
             self._sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
         raise WriteConflict(f"Connection {connection} kept changing under us; try again.")

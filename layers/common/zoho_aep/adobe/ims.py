@@ -91,9 +91,11 @@ class ImsTokenProvider:
                 raise AdobeThrottled("Adobe IMS is throttling token requests.", status=429) from exc
             raise AdobeUnavailable("Adobe IMS did not answer the token request.", status=exc.status) from exc
         body = response.json_or_none()
-        if response.status == 200 and isinstance(body, dict):
-            value = body.get("access_token")
-            expires_in = body.get("expires_in")
+        if response.status == 200:
+            # A success without a usable token (not JSON at all, e.g. a proxy's page) is a passing
+            # failure, not a refusal of the credential.
+            value = body.get("access_token") if isinstance(body, dict) else None
+            expires_in = body.get("expires_in") if isinstance(body, dict) else None
             if isinstance(value, str) and value and isinstance(expires_in, (int, float)) and expires_in > 0:
                 register_secret(value)
                 now = self._clock()

@@ -1,0 +1,142 @@
+"""AWS faults: answer chosen API calls of a boto3 client with throttling, errors or timeouts.
+
+The fault is played from botocore's ``before-send`` hook, the point where the request would go on the
+wire (moto in-process answers from the same hook, later; a faulted request is kept from it, so a
+throttled call has no effect, as in AWS). So everything above it runs as in production: the
+product's client configuration, botocore's standard-mode retries and its error parsing. Backoff
+sleeps are recorded, not slept (``no_backoff``), to keep the suites fast.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
+from moto.core.botocore_stubber import MockRawResponse
+from moto.core.models import botocore_stubber
+
+# kind -> (HTTP status, error code) as AWS's JSON protocols answer them. Two kinds raise instead:
+# "timeout" (the request never got through) and "lost" (AWS did it, but the answer never came back).
+KINDS = {
+    "throttle": (400, "ThrottlingException"),
+    "error": (500, "InternalServiceError"),
+    "denied": (400, "AccessDeniedException"),
+}
+
+
+@dataclass
+class AwsFault:
+    """Fail ``operation`` (optionally only for secrets whose id contains ``secret``).
+
+    ``skip`` matching calls pass first; then ``times`` calls fail (None: every one after).
+    """
+
+    operation: str
+    kind: str = "throttle"
+    secret: str | None = None
+    skip: int = 0
+    times: int | None = None
+    failed_entries: bool = False  # PutEvents only: answer 200 with FailedEntryCount 1
+
+
+class AwsFaults:
+    """Plays :class:`AwsFault` s on one client and counts every attempt of every operation."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.service = client.meta.service_model.service_id.hyphenize()
+        self.calls: Counter[str] = Counter()  # attempts as sent (botocore retries included)
+        self.sent: list[tuple[str, str]] = []  # (operation, secret id) of each attempt
+        self.injected = 0  # attempts answered with a fault
+        self._faults: list[AwsFault] = []
+        self._seen: Counter[int] = Counter()
+        self._lock = threading.Lock()
+        client.meta.events.register(f"before-send.{self.service}", self._before_send)
+
+    def close(self) -> None:
+        self.client.meta.events.unregister(f"before-send.{self.service}", self._before_send)
+
+    def add(self, fault: AwsFault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
+        operation = event_name.rsplit(".", 1)[-1]
+        try:
+            params = json.loads(request.body or b"{}")
+        except ValueError:
+            params = {}
+        secret = str(params.get("SecretId") or params.get("Name") or "")
+        with self._lock:
+            self.calls[operation] += 1
+            self.sent.append((operation, secret))
+            fault = self._due(operation, secret)
+            if fault is None:
+                return None
+            self.injected += 1
+        if fault.kind == "lost":
+            botocore_stubber(event_name, request)  # moto carries the request out...
+            raise ReadTimeoutError(endpoint_url=request.url)  # ...and the answer is lost
+        url, request.url = request.url, "https://fault.invalid/"  # nothing further handles it
+        if fault.kind == "timeout":
+            raise ReadTimeoutError(endpoint_url=url)
+        if fault.failed_entries:
+            body = {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "injected"}]}
+            return _response(url, 200, body)
+        status, code = KINDS[fault.kind]
+        return _response(url, status, {"__type": code, "message": f"injected {code}"})
+
+    def calls_for(self, fault: AwsFault) -> int:
+        """Attempts of the calls ``fault`` is aimed at (faulted or not)."""
+        with self._lock:
+            return sum(1 for op, secret in self.sent if _aimed(fault, op, secret))
+
+    def _due(self, operation: str, secret: str) -> AwsFault | None:
+        due: AwsFault | None = None
+        for index, fault in enumerate(self._faults):
+            if not _aimed(fault, operation, secret):
+                continue
+            self._seen[index] += 1  # every fault counts every call it is aimed at
+            seen = self._seen[index]
+            if due is None and seen > fault.skip and (fault.times is None or seen <= fault.skip + fault.times):
+                due = fault
+        return due
+
+
+def _aimed(fault: AwsFault, operation: str, secret: str) -> bool:
+    return fault.operation == operation and (fault.secret is None or fault.secret in secret)
+
+
+def _response(url: str, status: int, body: dict[str, Any]) -> AWSResponse:
+    raw = MockRawResponse(json.dumps(body).encode())
+    return AWSResponse(url, status, {"Content-Type": "application/x-amz-json-1.1"}, raw)
+
+
+@contextmanager
+def no_backoff() -> Iterator[list[float]]:
+    """botocore's retry backoff, recorded instead of slept (yields the delays it asked for)."""
+    from botocore.retries import standard
+
+    original = standard.ExponentialBackoff.delay_amount
+    delays: list[float] = []
+
+    def delay_amount(self: Any, context: Any) -> float:
+        delays.append(original(self, context))
+        return 0.0
+
+    standard.ExponentialBackoff.delay_amount = delay_amount  # type: ignore[method-assign]
+    try:
+        yield delays
+    finally:
+        standard.ExponentialBackoff.delay_amount = original  # type: ignore[method-assign]
