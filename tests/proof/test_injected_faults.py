@@ -280,11 +280,29 @@ CALLBACK_CASES = [
         True,
         reauth=True,
     ),
-    # Tags come after the value: the new tokens are stored (and kept), but the page says the
-    # connection could not be completed and no event goes out, so the person asks for a new link.
-    CallbackCase("sm-tag-throttled", _sm("TagResource"), "secret-store-error", 500, AWS_ATTEMPTS, True, reauth=True),
+    # Tags come after the value: the new tokens are stored, so the page says connected and the event
+    # goes out; the tag write is tried twice and the failure is logged for the operator.
     CallbackCase(
-        "sm-untag-error", _sm("UntagResource", "error"), "secret-store-error", 500, AWS_ATTEMPTS, True, reauth=True
+        "sm-tag-throttled",
+        _sm("TagResource"),
+        "connected",
+        200,
+        2 * AWS_ATTEMPTS,
+        True,
+        True,
+        True,
+        logged="tags-not-updated",
+    ),
+    CallbackCase(
+        "sm-untag-error",
+        _sm("UntagResource", "error"),
+        "connected",
+        200,
+        2 * AWS_ATTEMPTS,
+        True,
+        True,
+        True,
+        logged="tags-not-updated",
     ),
     CallbackCase(
         "events-put-throttled",
