@@ -4,10 +4,11 @@ A cycle
 1. lists ``{prefix}/connections/`` (tags only) and picks the due connections: ``zoho-aep:expires-at``
    within the refresh-ahead window, not ``needs-reauth``, not inside a throttling back-off
    (``zoho-aep:retry-after``). A connection that is not due costs no read of its secret value;
-2. refreshes the due ones in a bounded thread pool. Per connection: read ``AWSCURRENT``, check again
-   that it is due (another writer may have refreshed it), enforce the mint budget, refresh at the
-   connection's own accounts server with its data center's client secret, write back with
-   compare-and-swap keeping the refresh token and every other field, then update the tags.
+2. refreshes the due ones in a bounded thread pool, at most ``concurrency`` calls to Zoho at once
+   (the other threads read and write Secrets Manager meanwhile). Per connection: read ``AWSCURRENT``,
+   check again that it is due (another writer may have refreshed it), enforce the mint budget,
+   refresh at the connection's own accounts server with its data center's client secret, write back
+   with compare-and-swap keeping the refresh token and every other field, then update the tags.
 
 Zoho lets one refresh token mint 10 access tokens per 10 minutes, and AEP refreshes the same token on
 its own. So a connection mints at most once per cycle and never more than :data:`MINT_BUDGET` times per
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +67,7 @@ from .store import (
     AppSecrets,
     ConnectionStore,
     ConnectionSummary,
+    StoredConnection,
     ZohoClientCredentials,
 )
 from .zoho.datacenters import DataCenterTable, normalise_origin
@@ -96,6 +99,10 @@ REASON_NEEDS_REAUTH = "needs-reauth"
 REASON_BACKING_OFF = "backing-off"
 REASON_BUDGET = "budget-exhausted"
 REASON_DEFERRED = "deferred"  # too little invocation time left; the next cycle picks it up
+
+# Threads per Zoho call in flight: while ``concurrency`` threads wait on Zoho, as many again read and
+# write Secrets Manager for other connections, so Zoho's slots never wait on AWS round trips.
+THREADS_PER_ZOHO_SLOT = 2
 
 # RefreshFailed metric classes, by outcome.
 FAILURE_CLASSES = {NEEDS_REAUTH: "needs-reauth", THROTTLED: "throttled", FAILED: "transient", ERROR: "error"}
@@ -320,10 +327,12 @@ def _run_cycle(
         return
     # Read fresh each cycle (not the 5-minute cache): an operator's fix must count at the next cycle.
     creds = deps.app_secrets.zoho_client(force=True)
-    workers = max(1, min(deps.concurrency, len(selection.due)))
+    # At most ``concurrency`` calls to Zoho at once; the other threads read and write meanwhile.
+    zoho_slots = threading.BoundedSemaphore(deps.concurrency)
+    workers = max(1, min(deps.concurrency * THREADS_PER_ZOHO_SLOT, len(selection.due)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
         futures = {
-            summary.name: pool.submit(_refresh_guarded, deps, summary, creds, force, time_left)
+            summary.name: pool.submit(_refresh_guarded, deps, summary, creds, force, time_left, zoho_slots)
             for summary in selection.due
         }
         for future in futures.values():
@@ -348,13 +357,14 @@ def _refresh_guarded(
     creds: ZohoClientCredentials,
     force: bool,
     time_left: Callable[[], float] | None,
+    zoho_slots: threading.BoundedSemaphore | None = None,
 ) -> ConnectionOutcome:
     """One connection, isolated: whatever happens here must not stop the others."""
     status = summary.tags.get(TAG_STATUS)
     if time_left is not None and time_left() < deps.reserve_seconds:
         return ConnectionOutcome(summary.name, SKIPPED, REASON_DEFERRED, status)
     try:
-        return _ConnectionRefresh(deps, summary, creds, force).run()
+        return _ConnectionRefresh(deps, summary, creds, force, time_left, zoho_slots).run()
     except ConnectionCorrupt as exc:
         # Its value cannot be read, so there is no bookkeeping to write: the tag is what an operator sees.
         with contextlib.suppress(ZohoAepError):  # the outcome below is logged and reported either way
@@ -384,14 +394,27 @@ def recent_mints(value: Mapping[str, Any], now: float) -> list[int]:
     return [int(t) for t in mints if isinstance(t, (int, float)) and now - t < ZOHO_WINDOW_SECONDS]
 
 
+class _Deferred(Exception):
+    """Too little invocation time was left once a Zoho slot was free: the next cycle takes it."""
+
+
 class _ConnectionRefresh:
     """The refresh of one due connection (a small object so each step can be read on its own)."""
 
     def __init__(
-        self, deps: RefreshDeps, summary: ConnectionSummary, creds: ZohoClientCredentials, force: bool
+        self,
+        deps: RefreshDeps,
+        summary: ConnectionSummary,
+        creds: ZohoClientCredentials,
+        force: bool,
+        time_left: Callable[[], float] | None = None,
+        zoho_slots: threading.BoundedSemaphore | None = None,
     ) -> None:
         self.deps = deps
+        self.time_left = time_left
+        self.zoho_slots = zoho_slots
         self.name = summary.name
+        self.listed_tags = summary.tags
         self.prior_status = summary.tags.get(TAG_STATUS)
         self.creds = creds
         self.force = force
@@ -418,13 +441,15 @@ class _ConnectionRefresh:
             accounts_url = self._accounts_url(value)
             client_id = self._client_id(value)
             tokens = self._mint(accounts_url, client_id, str(value.get("data_center")), refresh_token)
+        except _Deferred:
+            return ConnectionOutcome(self.name, SKIPPED, REASON_DEFERRED, self.prior_status, expires)
         except (ZohoConsentRevoked, ZohoClientInvalid) as exc:
             return self._needs_reauth(exc, refresh_token, expires)
         except ZohoThrottled as exc:
             return self._failed(exc, refresh_token, expires, retry_after=int(self.now) + ZOHO_WINDOW_SECONDS)
         except ZohoAepError as exc:
             return self._failed(exc, refresh_token, expires, retry_after=None)
-        return self._store(tokens, refresh_token)
+        return self._store(tokens, refresh_token, stored)
 
     # ---- before the call ----------------------------------------------------------------------
     def _why_not_now(self, value: Mapping[str, Any], expires: int | None) -> ConnectionOutcome | None:
@@ -463,6 +488,13 @@ class _ConnectionRefresh:
         return self.creds.client_id
 
     def _mint(self, accounts_url: str, client_id: str, location: str, refresh_token: str) -> TokenSet:
+        with self.zoho_slots or contextlib.nullcontext():
+            # Waiting for a slot took time: check again that the call and the writes still fit.
+            if self.time_left is not None and self.time_left() < self.deps.reserve_seconds:
+                raise _Deferred()
+            return self._call_zoho(accounts_url, client_id, location, refresh_token)
+
+    def _call_zoho(self, accounts_url: str, client_id: str, location: str, refresh_token: str) -> TokenSet:
         secret = self.creds.secret_for(location)
         try:
             return self.deps.zoho.refresh(accounts_url, client_id, secret, refresh_token)
@@ -472,7 +504,7 @@ class _ConnectionRefresh:
             return self.deps.zoho.refresh(accounts_url, client_id, secret, refresh_token)
 
     # ---- after the call -----------------------------------------------------------------------
-    def _store(self, tokens: TokenSet, used_refresh_token: str) -> ConnectionOutcome:
+    def _store(self, tokens: TokenSet, used_refresh_token: str, stored: StoredConnection) -> ConnectionOutcome:
         expires_at = int(self.now + tokens.expires_in)
         seen: dict[str, bool] = {}
 
@@ -492,7 +524,9 @@ class _ConnectionRefresh:
                 current.pop(key, None)
             return current
 
-        self.deps.store.write(self.name, mutate)
+        # The swap names the version read before the call: if anything was written since, it is
+        # refused and ``mutate`` runs again on a fresh read. Starting from that read saves a call.
+        self.deps.store.write(self.name, mutate, read=stored)
         if seen["superseded"]:
             return ConnectionOutcome(self.name, SUPERSEDED, "reauthorized-during-refresh")
 
@@ -503,7 +537,10 @@ class _ConnectionRefresh:
             # provisioning-failed and its last-error are provisioning's to clear, not ours.
             tags[TAG_STATUS] = status = STATUS_ACTIVE
             remove += (TAG_LAST_ERROR,)
-        self.deps.store.set_tags(self.name, tags, remove=remove)
+        # Untag only what the listing showed: a healthy connection then costs no UntagResource call.
+        # A tag another writer adds after the listing is the race tags always had: they are not
+        # compare-and-swapped, the last writer wins (see ``_reauthorized_since``).
+        self.deps.store.set_tags(self.name, tags, remove=tuple(k for k in remove if k in self.listed_tags))
         recovered = seen["had_failures"] or self.prior_status in (STATUS_REFRESH_FAILING, STATUS_NEEDS_REAUTH)
         if recovered:
             self._publish(ev.CONNECTION_RECOVERED, {"connection": self.name})
