@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import events as ev
 from .connect import iso_utc
@@ -72,6 +72,9 @@ from .store import (
 )
 from .zoho.datacenters import DataCenterTable, normalise_origin
 from .zoho.oauth import TokenSet, ZohoOAuthClient
+
+if TYPE_CHECKING:
+    from .fanout import FanOut
 
 ZOHO_WINDOW_SECONDS = 600  # Zoho's rate-limit window: 10 access tokens per refresh token per 10 minutes
 MINT_BUDGET = 5  # ours per window: half of Zoho's limit, AEP refreshes the same refresh token too
@@ -129,6 +132,9 @@ class RefreshDeps:
     reserve_seconds: float = 75.0
     # Pause before the one extra attempt after an answer we could not read (e.g. a proxy's HTML page).
     invalid_answer_backoff: float = 1.0
+    # When set, a cycle with more due connections than one invocation should take is sent out in
+    # shards to worker invocations (see ``fanout``); None refreshes everything in this invocation.
+    fanout: FanOut | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,8 @@ class CycleReport:
     outcomes: list[ConnectionOutcome] = field(default_factory=list)
     duration_ms: float = 0.0
     error: ZohoAepError | None = None  # a failure of the whole cycle (configuration, listing)
+    shards: int = 0  # shards sent to worker invocations (0: the cycle ran in this invocation)
+    shards_lost: int = 0  # shards whose result never came back (their connections are deferred)
 
     def count(self, outcome: str) -> int:
         """How many connections ended with ``outcome``."""
@@ -208,6 +216,8 @@ class CycleReport:
             "duration_ms": round(self.duration_ms, 1),
             "connections": [o.as_dict() for o in sorted(self.outcomes, key=lambda o: o.connection)],
         }
+        if self.shards:
+            data["shards"], data["shards_lost"] = self.shards, self.shards_lost
         if self.error is not None:
             data["error"] = {"reason": self.error.code, "message": self.error.message}
         return data
@@ -327,15 +337,62 @@ def _run_cycle(
         return
     # Read fresh each cycle (not the 5-minute cache): an operator's fix must count at the next cycle.
     creds = deps.app_secrets.zoho_client(force=True)
+    if deps.fanout is not None and deps.fanout.takes(len(selection.due)):
+        from .fanout import run_in_shards
+
+        run_in_shards(deps, report, selection.due, force=force, time_left=time_left)
+        return
+    _refresh_all(deps, report, selection.due, creds, force, time_left)
+
+
+def refresh_connections(
+    deps: RefreshDeps,
+    summaries: list[ConnectionSummary],
+    *,
+    force: bool = False,
+    time_left: Callable[[], float] | None = None,
+) -> CycleReport:
+    """Refresh connections a planner already selected from their tags: one shard of a fanned-out cycle.
+
+    Exactly what a cycle does per due connection (read, check again, budget, refresh, compare-and-swap,
+    tags), without listing. Never raises for a connection; a failure of the whole shard (the Zoho client
+    secret missing) is the report's ``error``.
+    """
+    started = deps.monotonic()
+    report = CycleReport(forced=force, seen=len(summaries), due=len(summaries))
+    if time_left is not None and time_left() < deps.reserve_seconds:
+        # A shard that arrives after its deadline (late, or redelivered) touches nothing at all.
+        for summary in summaries:
+            _record(
+                deps, report, ConnectionOutcome(summary.name, SKIPPED, REASON_DEFERRED, summary.tags.get(TAG_STATUS))
+            )
+        return report
+    try:
+        creds = deps.app_secrets.zoho_client(force=True)
+        _refresh_all(deps, report, summaries, creds, force, time_left)
+    except ZohoAepError as exc:
+        report.error = exc
+        deps.logger.error(
+            "refresh shard failed", extra={"outcome": "cycle-failed", "reason": exc.code, "error": exc.message}
+        )
+    report.duration_ms = (deps.monotonic() - started) * 1000
+    return report
+
+
+def _refresh_all(
+    deps: RefreshDeps,
+    report: CycleReport,
+    due: list[ConnectionSummary],
+    creds: ZohoClientCredentials,
+    force: bool,
+    time_left: Callable[[], float] | None,
+) -> None:
     # At most ``concurrency`` calls to Zoho at once; the other threads read and write meanwhile.
     zoho_slots = threading.BoundedSemaphore(deps.concurrency)
-    workers = max(1, min(deps.concurrency * THREADS_PER_ZOHO_SLOT, len(selection.due)))
+    workers = max(1, min(deps.concurrency * THREADS_PER_ZOHO_SLOT, len(due)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
-        futures = {
-            summary.name: pool.submit(_refresh_guarded, deps, summary, creds, force, time_left, zoho_slots)
-            for summary in selection.due
-        }
-        for future in futures.values():
+        futures = [pool.submit(_refresh_guarded, deps, summary, creds, force, time_left, zoho_slots) for summary in due]
+        for future in futures:
             _record(deps, report, future.result())
 
 
