@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -287,3 +290,71 @@ def test_a_connection_is_not_started_when_the_invocation_is_about_to_time_out(wo
     outcome = report.outcome_of("acme")
     assert (outcome.outcome, outcome.reason) == ("skipped", "deferred")
     assert world.refresh_calls() == []
+
+
+# ---- cost and parallelism ------------------------------------------------------------------------
+def test_a_healthy_refresh_costs_four_aws_calls(world: RefreshWorld, sm: Any) -> None:
+    world.consent("acme")
+    world.clock.advance(DUE)
+    calls: Counter[str] = Counter()
+
+    def count(params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        if str(params.get("SecretId", "")).endswith("/connections/acme"):
+            calls[model.name] += 1
+
+    sm.meta.events.register("before-parameter-build.secrets-manager", count)
+    try:
+        report = world.cycle()
+    finally:
+        sm.meta.events.unregister("before-parameter-build.secrets-manager", count)
+
+    assert report.outcome_of("acme").outcome == "refreshed"
+    assert calls == {"GetSecretValue": 1, "PutSecretValue": 1, "UpdateSecretVersionStage": 1, "TagResource": 1}
+
+
+class _SlowZoho:
+    """Counts the refresh calls in flight at once (each takes a little while)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.in_flight = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def refresh(self, *args: Any) -> Any:
+        with self._lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            time.sleep(0.05)
+            return self.inner.refresh(*args)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+def test_no_more_than_the_configured_concurrency_of_calls_reach_zoho_at_once(world: RefreshWorld) -> None:
+    for index in range(6):
+        world.consent(f"conn-{index}")
+    world.clock.advance(DUE)
+    slow = _SlowZoho(world.deps.zoho)
+    world.deps.zoho = slow  # type: ignore[assignment]
+    world.deps.concurrency = 2
+
+    report = world.cycle()
+
+    assert report.count("refreshed") == 6
+    assert slow.most == 2
+
+
+def test_a_connection_that_waited_for_zoho_until_time_ran_out_is_deferred_unminted(world: RefreshWorld) -> None:
+    world.consent("acme")
+    world.clock.advance(DUE)
+    answers = iter([120.0, 10.0])  # enough time when it starts, too little once Zoho is free
+
+    report = world.cycle(time_left=lambda: next(answers, 10.0))
+
+    outcome = report.outcome_of("acme")
+    assert (outcome.outcome, outcome.reason) == ("skipped", "deferred")
+    assert world.refresh_calls() == []
+    assert world.value("acme").get("token_mints") is None

@@ -455,7 +455,16 @@ REFRESH_CASES = [
     ),
     RefreshCase("sm-stage-move-answer-lost", _sm_lost("UpdateSecretVersionStage"), "refreshed", None, 2, True),
     RefreshCase("sm-tag-throttled", _sm("TagResource"), "error", "secret-store-error", AWS_ATTEMPTS, True),
-    RefreshCase("sm-untag-timeout", _sm("UntagResource", "timeout"), "error", "secret-store-error", AWS_ATTEMPTS, True),
+    # Only a connection with something to untag (a failure before) calls UntagResource on success.
+    RefreshCase(
+        "sm-untag-timeout",
+        _sm("UntagResource", "timeout"),
+        "error",
+        "secret-store-error",
+        AWS_ATTEMPTS,
+        True,
+        setup="failed-before",
+    ),
     RefreshCase(
         "events-put-recovered",
         Aws("events", AwsFault("PutEvents", "error")),

@@ -51,5 +51,17 @@ def test_short_values_are_not_registered_to_avoid_masking_everything() -> None:
     assert scrub_text("a b ab") == "a b ab"
 
 
+def test_token_shaped_values_are_masked_by_shape_without_growing_the_registry() -> None:
+    from zoho_aep import logs
+
+    tokens = [f"1000.{i:032x}.{i + 1:032x}" for i in range(100)]
+    before = len(logs._registry._values)  # the registry's size is what every log line pays for
+
+    register_secret(*tokens)
+
+    assert len(logs._registry._values) == before
+    assert all(token not in scrub_text(f"x{token}y") for token in tokens)
+
+
 def test_stdlib_logging_is_untouched() -> None:
     assert logging.getLogger("unrelated").handlers == []

@@ -81,6 +81,47 @@ def test_a_write_whose_stage_move_answer_was_lost_is_applied_once(store: Connect
     assert calls == [0], "botocore's retry was refused because the move was done; the change must not repeat"
 
 
+def _count_reads(sm: Any) -> list[str]:
+    reads: list[str] = []
+    sm.meta.events.register(
+        "before-parameter-build.secrets-manager.GetSecretValue", lambda params, **kw: reads.append(params["SecretId"])
+    )
+    return reads
+
+
+def test_a_write_from_the_callers_fresh_read_reads_no_second_time(store: ConnectionStore, sm: Any) -> None:
+    store.write("acme", lambda current: {"n": 1})
+    read = store.require("acme")
+    reads = _count_reads(sm)
+
+    store.write("acme", lambda current: {**(current or {}), "n": 2}, read=read)
+
+    assert reads == []
+    assert store.require("acme").value == {"n": 2}
+
+
+def test_a_stale_read_handed_to_write_loses_the_swap_and_nothing_is_lost(store: ConnectionStore) -> None:
+    store.write("acme", lambda current: {"a": 0, "b": 0})
+    stale = store.require("acme")
+    store.write("acme", lambda current: {**(current or {}), "b": 1})  # another function, after our read
+
+    store.write("acme", lambda current: {**(current or {}), "a": 1}, read=stale)
+
+    assert store.require("acme").value == {"a": 1, "b": 1}
+
+
+def test_leaving_the_secret_unchanged_is_decided_on_a_fresh_read_only(store: ConnectionStore, sm: Any) -> None:
+    store.write("acme", lambda current: {"n": 1})
+    stale = store.require("acme")
+    store.write("acme", lambda current: {"n": 2})
+    reads = _count_reads(sm)
+
+    result = store.write("acme", lambda current: None if (current or {}).get("n") == 1 else {"n": 3}, read=stale)
+
+    assert reads == [f"{PREFIX}/connections/acme"]
+    assert result.changed and store.require("acme").value == {"n": 3}
+
+
 def test_losing_every_race_gives_up_with_a_conflict(sm: Any) -> None:
     store = ConnectionStore(PREFIX, sm, max_attempts=3, sleep=lambda s: None)
     store.write("acme", lambda current: {"n": 0})

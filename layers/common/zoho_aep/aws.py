@@ -27,7 +27,9 @@ def client(service: str) -> Any:
                 connect_timeout=3,
                 read_timeout=10,
                 retries={"mode": "standard", "max_attempts": 4},
-                max_pool_connections=64,
+                # One pooled connection per thread that may call at once: the refresh runs up to
+                # 2 x REFRESH_CONCURRENCY (64) threads; a smaller pool reconnects (TLS) per call.
+                max_pool_connections=128,
             )
             session: Any = boto3.session.Session()
             _clients[service] = session.client(service, config=config)

@@ -55,6 +55,21 @@ def check_callback_url(url: str, var: str = "CALLBACK_URL") -> str:
     return url
 
 
+def _queue_url(env: Mapping[str, str], var: str) -> str | None:
+    """An SQS queue URL (https; plain http only to a 127.0.0.x emulator), or None when unset."""
+    url = env.get(var, "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    origin = normalise_origin(f"{parts.scheme}://{parts.netloc}") if parts.scheme and parts.netloc else ""
+    if not origin or len(parts.path) < 2 or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{var}: must be an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/name"
+        )
+    check_origin(origin, var)
+    return url
+
+
 def _int(env: Mapping[str, str], var: str, default: int, low: int, high: int) -> int:
     raw = env.get(var, "").strip()
     if not raw:
@@ -83,6 +98,10 @@ class Settings:
     refresh_window_minutes: int = 20
     refresh_concurrency: int = 8
     schedule_minutes: int = 10
+    # Fan-out of large cycles (see ``fanout``): the planner needs both queues, a worker the result queue.
+    refresh_shard_queue_url: str | None = None
+    refresh_result_queue_url: str | None = None
+    refresh_shard_size: int = 1000
 
     @property
     def connections_prefix(self) -> str:
@@ -119,6 +138,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url:
     if window <= schedule:
         # A token that is not due at one cycle must still be alive at the next one.
         raise ConfigError("REFRESH_WINDOW_MINUTES: must be larger than REFRESH_SCHEDULE_MINUTES")
+    shard_queue = _queue_url(env, "REFRESH_SHARD_QUEUE_URL")
+    result_queue = _queue_url(env, "REFRESH_RESULT_QUEUE_URL")
+    if shard_queue and not result_queue:
+        raise ConfigError(
+            "REFRESH_RESULT_QUEUE_URL: needed with REFRESH_SHARD_QUEUE_URL (shard results come back there)"
+        )
     return Settings(
         secret_prefix=prefix,
         event_bus_name=bus,
@@ -131,4 +156,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url:
         refresh_window_minutes=window,
         refresh_concurrency=_int(env, "REFRESH_CONCURRENCY", 8, 1, 64),
         schedule_minutes=schedule,
+        refresh_shard_queue_url=shard_queue,
+        refresh_result_queue_url=result_queue,
+        refresh_shard_size=_int(env, "REFRESH_SHARD_SIZE", 1000, 100, 5000),
     )

@@ -64,6 +64,10 @@ class _SecretRegistry:
     def add(self, value: str) -> None:
         if not value or len(value) < _MIN_SECRET_LEN:
             return
+        if _SHAPES.fullmatch(value):
+            # Masked by its shape wherever it appears (net 3). Kept out of the registry, a refresh
+            # cycle that reads thousands of tokens does not make every log line scan thousands.
+            return
         with self._lock:
             self._values[value] = None
             self._values.move_to_end(value)

@@ -4,10 +4,11 @@ A cycle
 1. lists ``{prefix}/connections/`` (tags only) and picks the due connections: ``zoho-aep:expires-at``
    within the refresh-ahead window, not ``needs-reauth``, not inside a throttling back-off
    (``zoho-aep:retry-after``). A connection that is not due costs no read of its secret value;
-2. refreshes the due ones in a bounded thread pool. Per connection: read ``AWSCURRENT``, check again
-   that it is due (another writer may have refreshed it), enforce the mint budget, refresh at the
-   connection's own accounts server with its data center's client secret, write back with
-   compare-and-swap keeping the refresh token and every other field, then update the tags.
+2. refreshes the due ones in a bounded thread pool, at most ``concurrency`` calls to Zoho at once
+   (the other threads read and write Secrets Manager meanwhile). Per connection: read ``AWSCURRENT``,
+   check again that it is due (another writer may have refreshed it), enforce the mint budget,
+   refresh at the connection's own accounts server with its data center's client secret, write back
+   with compare-and-swap keeping the refresh token and every other field, then update the tags.
 
 Zoho lets one refresh token mint 10 access tokens per 10 minutes, and AEP refreshes the same token on
 its own. So a connection mints at most once per cycle and never more than :data:`MINT_BUDGET` times per
@@ -31,12 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import events as ev
 from .connect import iso_utc
@@ -65,10 +67,14 @@ from .store import (
     AppSecrets,
     ConnectionStore,
     ConnectionSummary,
+    StoredConnection,
     ZohoClientCredentials,
 )
 from .zoho.datacenters import DataCenterTable, normalise_origin
 from .zoho.oauth import TokenSet, ZohoOAuthClient
+
+if TYPE_CHECKING:
+    from .fanout import FanOut
 
 ZOHO_WINDOW_SECONDS = 600  # Zoho's rate-limit window: 10 access tokens per refresh token per 10 minutes
 MINT_BUDGET = 5  # ours per window: half of Zoho's limit, AEP refreshes the same refresh token too
@@ -97,6 +103,10 @@ REASON_BACKING_OFF = "backing-off"
 REASON_BUDGET = "budget-exhausted"
 REASON_DEFERRED = "deferred"  # too little invocation time left; the next cycle picks it up
 
+# Threads per Zoho call in flight: while ``concurrency`` threads wait on Zoho, as many again read and
+# write Secrets Manager for other connections, so Zoho's slots never wait on AWS round trips.
+THREADS_PER_ZOHO_SLOT = 2
+
 # RefreshFailed metric classes, by outcome.
 FAILURE_CLASSES = {NEEDS_REAUTH: "needs-reauth", THROTTLED: "throttled", FAILED: "transient", ERROR: "error"}
 
@@ -122,6 +132,9 @@ class RefreshDeps:
     reserve_seconds: float = 75.0
     # Pause before the one extra attempt after an answer we could not read (e.g. a proxy's HTML page).
     invalid_answer_backoff: float = 1.0
+    # When set, a cycle with more due connections than one invocation should take is sent out in
+    # shards to worker invocations (see ``fanout``); None refreshes everything in this invocation.
+    fanout: FanOut | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,8 @@ class CycleReport:
     outcomes: list[ConnectionOutcome] = field(default_factory=list)
     duration_ms: float = 0.0
     error: ZohoAepError | None = None  # a failure of the whole cycle (configuration, listing)
+    shards: int = 0  # shards sent to worker invocations (0: the cycle ran in this invocation)
+    shards_lost: int = 0  # shards whose result never came back (their connections are deferred)
 
     def count(self, outcome: str) -> int:
         """How many connections ended with ``outcome``."""
@@ -201,6 +216,8 @@ class CycleReport:
             "duration_ms": round(self.duration_ms, 1),
             "connections": [o.as_dict() for o in sorted(self.outcomes, key=lambda o: o.connection)],
         }
+        if self.shards:
+            data["shards"], data["shards_lost"] = self.shards, self.shards_lost
         if self.error is not None:
             data["error"] = {"reason": self.error.code, "message": self.error.message}
         return data
@@ -320,13 +337,62 @@ def _run_cycle(
         return
     # Read fresh each cycle (not the 5-minute cache): an operator's fix must count at the next cycle.
     creds = deps.app_secrets.zoho_client(force=True)
-    workers = max(1, min(deps.concurrency, len(selection.due)))
+    if deps.fanout is not None and deps.fanout.takes(len(selection.due)):
+        from .fanout import run_in_shards
+
+        run_in_shards(deps, report, selection.due, force=force, time_left=time_left)
+        return
+    _refresh_all(deps, report, selection.due, creds, force, time_left)
+
+
+def refresh_connections(
+    deps: RefreshDeps,
+    summaries: list[ConnectionSummary],
+    *,
+    force: bool = False,
+    time_left: Callable[[], float] | None = None,
+) -> CycleReport:
+    """Refresh connections a planner already selected from their tags: one shard of a fanned-out cycle.
+
+    Exactly what a cycle does per due connection (read, check again, budget, refresh, compare-and-swap,
+    tags), without listing. Never raises for a connection; a failure of the whole shard (the Zoho client
+    secret missing) is the report's ``error``.
+    """
+    started = deps.monotonic()
+    report = CycleReport(forced=force, seen=len(summaries), due=len(summaries))
+    if time_left is not None and time_left() < deps.reserve_seconds:
+        # A shard that arrives after its deadline (late, or redelivered) touches nothing at all.
+        for summary in summaries:
+            _record(
+                deps, report, ConnectionOutcome(summary.name, SKIPPED, REASON_DEFERRED, summary.tags.get(TAG_STATUS))
+            )
+        return report
+    try:
+        creds = deps.app_secrets.zoho_client(force=True)
+        _refresh_all(deps, report, summaries, creds, force, time_left)
+    except ZohoAepError as exc:
+        report.error = exc
+        deps.logger.error(
+            "refresh shard failed", extra={"outcome": "cycle-failed", "reason": exc.code, "error": exc.message}
+        )
+    report.duration_ms = (deps.monotonic() - started) * 1000
+    return report
+
+
+def _refresh_all(
+    deps: RefreshDeps,
+    report: CycleReport,
+    due: list[ConnectionSummary],
+    creds: ZohoClientCredentials,
+    force: bool,
+    time_left: Callable[[], float] | None,
+) -> None:
+    # At most ``concurrency`` calls to Zoho at once; the other threads read and write meanwhile.
+    zoho_slots = threading.BoundedSemaphore(deps.concurrency)
+    workers = max(1, min(deps.concurrency * THREADS_PER_ZOHO_SLOT, len(due)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="refresh") as pool:
-        futures = {
-            summary.name: pool.submit(_refresh_guarded, deps, summary, creds, force, time_left)
-            for summary in selection.due
-        }
-        for future in futures.values():
+        futures = [pool.submit(_refresh_guarded, deps, summary, creds, force, time_left, zoho_slots) for summary in due]
+        for future in futures:
             _record(deps, report, future.result())
 
 
@@ -348,13 +414,14 @@ def _refresh_guarded(
     creds: ZohoClientCredentials,
     force: bool,
     time_left: Callable[[], float] | None,
+    zoho_slots: threading.BoundedSemaphore | None = None,
 ) -> ConnectionOutcome:
     """One connection, isolated: whatever happens here must not stop the others."""
     status = summary.tags.get(TAG_STATUS)
     if time_left is not None and time_left() < deps.reserve_seconds:
         return ConnectionOutcome(summary.name, SKIPPED, REASON_DEFERRED, status)
     try:
-        return _ConnectionRefresh(deps, summary, creds, force).run()
+        return _ConnectionRefresh(deps, summary, creds, force, time_left, zoho_slots).run()
     except ConnectionCorrupt as exc:
         # Its value cannot be read, so there is no bookkeeping to write: the tag is what an operator sees.
         with contextlib.suppress(ZohoAepError):  # the outcome below is logged and reported either way
@@ -384,14 +451,27 @@ def recent_mints(value: Mapping[str, Any], now: float) -> list[int]:
     return [int(t) for t in mints if isinstance(t, (int, float)) and now - t < ZOHO_WINDOW_SECONDS]
 
 
+class _Deferred(Exception):
+    """Too little invocation time was left once a Zoho slot was free: the next cycle takes it."""
+
+
 class _ConnectionRefresh:
     """The refresh of one due connection (a small object so each step can be read on its own)."""
 
     def __init__(
-        self, deps: RefreshDeps, summary: ConnectionSummary, creds: ZohoClientCredentials, force: bool
+        self,
+        deps: RefreshDeps,
+        summary: ConnectionSummary,
+        creds: ZohoClientCredentials,
+        force: bool,
+        time_left: Callable[[], float] | None = None,
+        zoho_slots: threading.BoundedSemaphore | None = None,
     ) -> None:
         self.deps = deps
+        self.time_left = time_left
+        self.zoho_slots = zoho_slots
         self.name = summary.name
+        self.listed_tags = summary.tags
         self.prior_status = summary.tags.get(TAG_STATUS)
         self.creds = creds
         self.force = force
@@ -418,13 +498,15 @@ class _ConnectionRefresh:
             accounts_url = self._accounts_url(value)
             client_id = self._client_id(value)
             tokens = self._mint(accounts_url, client_id, str(value.get("data_center")), refresh_token)
+        except _Deferred:
+            return ConnectionOutcome(self.name, SKIPPED, REASON_DEFERRED, self.prior_status, expires)
         except (ZohoConsentRevoked, ZohoClientInvalid) as exc:
             return self._needs_reauth(exc, refresh_token, expires)
         except ZohoThrottled as exc:
             return self._failed(exc, refresh_token, expires, retry_after=int(self.now) + ZOHO_WINDOW_SECONDS)
         except ZohoAepError as exc:
             return self._failed(exc, refresh_token, expires, retry_after=None)
-        return self._store(tokens, refresh_token)
+        return self._store(tokens, refresh_token, stored)
 
     # ---- before the call ----------------------------------------------------------------------
     def _why_not_now(self, value: Mapping[str, Any], expires: int | None) -> ConnectionOutcome | None:
@@ -463,6 +545,13 @@ class _ConnectionRefresh:
         return self.creds.client_id
 
     def _mint(self, accounts_url: str, client_id: str, location: str, refresh_token: str) -> TokenSet:
+        with self.zoho_slots or contextlib.nullcontext():
+            # Waiting for a slot took time: check again that the call and the writes still fit.
+            if self.time_left is not None and self.time_left() < self.deps.reserve_seconds:
+                raise _Deferred()
+            return self._call_zoho(accounts_url, client_id, location, refresh_token)
+
+    def _call_zoho(self, accounts_url: str, client_id: str, location: str, refresh_token: str) -> TokenSet:
         secret = self.creds.secret_for(location)
         try:
             return self.deps.zoho.refresh(accounts_url, client_id, secret, refresh_token)
@@ -472,7 +561,7 @@ class _ConnectionRefresh:
             return self.deps.zoho.refresh(accounts_url, client_id, secret, refresh_token)
 
     # ---- after the call -----------------------------------------------------------------------
-    def _store(self, tokens: TokenSet, used_refresh_token: str) -> ConnectionOutcome:
+    def _store(self, tokens: TokenSet, used_refresh_token: str, stored: StoredConnection) -> ConnectionOutcome:
         expires_at = int(self.now + tokens.expires_in)
         seen: dict[str, bool] = {}
 
@@ -492,7 +581,9 @@ class _ConnectionRefresh:
                 current.pop(key, None)
             return current
 
-        self.deps.store.write(self.name, mutate)
+        # The swap names the version read before the call: if anything was written since, it is
+        # refused and ``mutate`` runs again on a fresh read. Starting from that read saves a call.
+        self.deps.store.write(self.name, mutate, read=stored)
         if seen["superseded"]:
             return ConnectionOutcome(self.name, SUPERSEDED, "reauthorized-during-refresh")
 
@@ -503,7 +594,10 @@ class _ConnectionRefresh:
             # provisioning-failed and its last-error are provisioning's to clear, not ours.
             tags[TAG_STATUS] = status = STATUS_ACTIVE
             remove += (TAG_LAST_ERROR,)
-        self.deps.store.set_tags(self.name, tags, remove=remove)
+        # Untag only what the listing showed: a healthy connection then costs no UntagResource call.
+        # A tag another writer adds after the listing is the race tags always had: they are not
+        # compare-and-swapped, the last writer wins (see ``_reauthorized_since``).
+        self.deps.store.set_tags(self.name, tags, remove=tuple(k for k in remove if k in self.listed_tags))
         recovered = seen["had_failures"] or self.prior_status in (STATUS_REFRESH_FAILING, STATUS_NEEDS_REAUTH)
         if recovered:
             self._publish(ev.CONNECTION_RECOVERED, {"connection": self.name})

@@ -306,17 +306,24 @@ class ConnectionStore:
         mutate: Callable[[dict[str, Any] | None], dict[str, Any] | None],
         *,
         create_tags: Mapping[str, str] | None = None,
+        read: StoredConnection | None = None,
     ) -> WriteResult:
         """Read-modify-write with compare-and-swap; retried until it wins or gives up.
 
         ``mutate`` receives a private copy of the current value (None when the secret does not
         exist) and returns the new value, or None to leave the secret as it is. It may raise to
         abort; it may run more than once, so it must be free of side effects.
+
+        ``read`` is a value the caller has just read: the first attempt starts from it instead of
+        reading again (one call less). That is safe because the swap names the version that was
+        read: if another writer moved ``AWSCURRENT`` since, the swap is refused and the next attempt
+        reads afresh. Leaving the secret as it is is decided on a fresh read only.
         """
         name = self.secret_name(connection)
         refused: WriteResult | None = None  # the last write Secrets Manager seemed to refuse
         for attempt in range(self.max_attempts):
-            current = self.get(connection)
+            given = attempt == 0 and read is not None
+            current = read if given else self.get(connection)
             if refused is not None and current is not None and current.version_id == refused.version_id:
                 # It had landed: the answer was lost, and botocore's retry of the stage move (or the
                 # create) was refused because it was already done. Never apply the change twice.
@@ -324,6 +331,8 @@ class ConnectionStore:
             before = copy.deepcopy(current.value) if current else None
             new = mutate(copy.deepcopy(before) if before is not None else None)
             if new is None or (current is not None and new == current.value):
+                if given:
+                    continue  # "nothing to change" is decided on a fresh read, never on the caller's
                 if current is None:
                     raise ConnectionNotFound(f"There is no connection named {connection}.")
                 return WriteResult(current.value, current.version_id, created=False, changed=False, previous=before)

@@ -15,12 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BadRequest
+from .errors import BadRequest, ZohoAepError
+from .fanout import RefreshShardInvalid, Shard, ShardResult
 from .metrics import count_with_dimension
 from .names import check_connection_name
-from .refresh import CycleReport, RefreshDeps, refresh_due_connections
+from .refresh import REASON_DEFERRED, REFRESHED, CycleReport, RefreshDeps, refresh_connections, refresh_due_connections
 
 SCHEDULED_EVENT = "Scheduled Event"
+MAX_SHARD_RECORDS = 10  # SQS hands a Lambda at most 10 messages per batch
 SCHEDULER_KEYS = frozenset({"schedule_arn", "scheduled_time", "execution_id", "attempt"})
 MANUAL_KEYS = frozenset({"connections", "force"})
 MAX_NAMED_CONNECTIONS = 100
@@ -80,6 +82,9 @@ def record_cycle_metrics(metrics: Any, report: CycleReport) -> None:
     metrics.add_metric(name="RefreshFailed", unit=MetricUnit.Count, value=sum(failures.values()))
     metrics.add_metric(name="NeedsReauthorization", unit=MetricUnit.Count, value=report.needing_reauthorization)
     metrics.add_metric(name="CycleDurationMs", unit=MetricUnit.Milliseconds, value=round(report.duration_ms, 1))
+    if report.shards:
+        metrics.add_metric(name="RefreshShards", unit=MetricUnit.Count, value=report.shards)
+        metrics.add_metric(name="RefreshShardsLost", unit=MetricUnit.Count, value=report.shards_lost)
     for failure_class, count in sorted(failures.items()):
         count_with_dimension(metrics, "RefreshFailed", "class", failure_class, count)
     if report.error is not None:
@@ -117,3 +122,56 @@ class RefreshApp:
             summary["reason"] = report.error.code
         self.logger.info("refresh cycle", extra={"outcome": "cycle-done", **summary})
         return answer
+
+
+class RefreshShardApp:
+    """The worker side of a fanned-out cycle: each SQS record is one shard (see ``fanout``).
+
+    A connection's failure is in the shard's result, never raised. A shard that cannot be read is
+    logged and dropped: the planner reports it lost and the next cycle takes its connections.
+    """
+
+    def __init__(self, deps: Callable[[], RefreshDeps], *, logger: Any) -> None:
+        self._deps_factory = deps
+        self.logger = logger
+
+    def handle(self, event: object, *, time_left: Callable[[], float]) -> dict[str, Any]:
+        records = event.get("Records") if isinstance(event, Mapping) else None
+        if not isinstance(records, list) or not records:
+            self.logger.warning(
+                "refresh shard refused", extra={"outcome": "refused", "reason": RefreshShardInvalid.code}
+            )
+            return {"shards": []}
+        return {"shards": [self._one(record, time_left) for record in records[:MAX_SHARD_RECORDS]]}
+
+    def _one(self, record: object, time_left: Callable[[], float]) -> dict[str, Any]:
+        deps = self._deps_factory()
+        try:
+            body = record.get("body") if isinstance(record, Mapping) else None
+            shard = Shard.from_message(body, deps.store.prefix)
+        except RefreshShardInvalid as exc:
+            self.logger.warning("refresh shard refused", extra={"outcome": "refused", "reason": exc.code})
+            return {"status": "refused", "reason": exc.code}
+
+        def left() -> float:
+            # The planner's deadline: past it, the next cycle may already be running.
+            return min(time_left(), shard.not_after - deps.clock())
+
+        report = refresh_connections(deps, list(shard.connections), force=shard.force, time_left=left)
+        summary = {
+            "cycle": shard.cycle,
+            "shard": shard.index,
+            "connections": len(shard.connections),
+            "refreshed": report.count(REFRESHED),
+            "deferred": sum(1 for o in report.outcomes if o.reason == REASON_DEFERRED),
+            "duration_ms": round(report.duration_ms, 1),
+        }
+        try:
+            if deps.fanout is None:
+                raise ZohoAepError("No result queue is configured (REFRESH_RESULT_QUEUE_URL).", code="config-invalid")
+            deps.fanout.queues.send_result(ShardResult.of(shard, report).to_message())
+        except ZohoAepError as exc:
+            self.logger.error("refresh shard result not sent", extra={"outcome": "shard-lost", "reason": exc.code})
+            return {"status": "result-not-sent", **summary}
+        self.logger.info("refresh shard", extra={"outcome": "shard-done", **summary})
+        return {"status": "ok", **summary}

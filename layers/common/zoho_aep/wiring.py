@@ -9,6 +9,7 @@ from .adobe.ims import ImsTokenProvider
 from .config import Settings
 from .connect import ConnectDeps
 from .events import EventBridgePublisher
+from .fanout import FanOut, SqsShardQueues
 from .http import HttpClient, RetryPolicy
 from .provision import ProvisionDeps
 from .refresh import RefreshDeps
@@ -60,6 +61,14 @@ def connect_deps(settings: Settings) -> ConnectDeps:
     )
 
 
+def refresh_fanout(settings: Settings) -> FanOut | None:
+    """The planner sends shards and reads results; a worker (no shard queue) only answers results."""
+    if not settings.refresh_result_queue_url:
+        return None
+    queues = SqsShardQueues(settings.refresh_shard_queue_url, settings.refresh_result_queue_url)
+    return FanOut(queues, shard_size=settings.refresh_shard_size, can_plan=settings.refresh_shard_queue_url is not None)
+
+
 def refresh_deps(settings: Settings, *, logger: Any) -> RefreshDeps:
     return RefreshDeps(
         store=connection_store(settings),
@@ -71,6 +80,7 @@ def refresh_deps(settings: Settings, *, logger: Any) -> RefreshDeps:
         window_minutes=settings.refresh_window_minutes,
         concurrency=settings.refresh_concurrency,
         schedule_minutes=settings.schedule_minutes,
+        fanout=refresh_fanout(settings),
     )
 
 
