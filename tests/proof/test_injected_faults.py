@@ -34,6 +34,7 @@ from tests.support.aep import Bench, adobe_fixture, bench_fixture  # noqa: F401
 from tests.support.aws_faults import AwsFault, AwsFaults, no_backoff
 from tests.support.callback import CallbackHarness
 from tests.support.fakes import FakeClock
+from tests.support.leaks import LeakHunt
 from tests.support.refresh_world import RefreshWorld
 from zoho_aep import aws
 from zoho_aep import events as ev
@@ -338,7 +339,7 @@ def callback_world(
 
 @pytest.mark.parametrize("case", CALLBACK_CASES, ids=lambda c: c.id)
 def test_the_callback_under_a_fault_loses_nothing_and_says_why(
-    callback_world: CallbackWorld, case: CallbackCase
+    callback_world: CallbackWorld, case: CallbackCase, hunt: LeakHunt
 ) -> None:
     w, cb = callback_world, callback_world.cb
     if case.reauth:
@@ -351,6 +352,8 @@ def test_the_callback_under_a_fault_loses_nothing_and_says_why(
     answer = cb.call(query)
 
     calls = settle("callback", w.injector)
+    hunt.look_in("page", answer)
+    hunt.look_in("log line", *cb.log.lines)
     assert (answer["statusCode"], cb.outcomes[-1]) == (case.status, case.code)
     assert calls == case.calls
     assert (case.logged or case.code) in logged_codes(cb.log.lines)
@@ -365,6 +368,7 @@ def test_the_callback_under_a_fault_loses_nothing_and_says_why(
         assert new_live == set(), "a refresh token issued during a failed callback must be revoked"
     assert lost_tokens(after, live_after) == []
     published = w.published.events[events_before:]
+    hunt.look_in("event", *published)
     assert [t for t, _ in published] == ([ev.CONNECTION_AUTHORIZED] if case.published else [])
 
     cb.clock.advance(5 * MINUTE)
@@ -475,7 +479,7 @@ def refresh_world(
 
 @pytest.mark.parametrize("case", REFRESH_CASES, ids=lambda c: c.id)
 def test_the_refresh_under_a_fault_loses_nothing_and_says_why(
-    refresh_world: tuple[RefreshWorld, Injector], case: RefreshCase
+    refresh_world: tuple[RefreshWorld, Injector], case: RefreshCase, hunt: LeakHunt
 ) -> None:
     world, injector = refresh_world
     tokens = world.consent("acme")
@@ -491,6 +495,8 @@ def test_the_refresh_under_a_fault_loses_nothing_and_says_why(
     report = world.cycle()
 
     calls = settle("refresh", injector)
+    hunt.look_in("report", report.as_dict())
+    hunt.look_in("log line", *world.log.lines)
     if case.outcome == "cycle-failed":
         assert report.error is not None and report.error.code == case.reason
         assert report.outcomes == []
@@ -594,7 +600,7 @@ PROVISION_CASES = [
 
 @pytest.mark.parametrize("case", PROVISION_CASES, ids=lambda c: c.id)
 def test_provisioning_under_a_fault_loses_nothing_and_says_why(
-    bench: Bench, backoff: list[float], case: ProvisionCase
+    bench: Bench, backoff: list[float], case: ProvisionCase, hunt: LeakHunt
 ) -> None:
     bench.use_policies(shortened(ADOBE_POLICY), shortened(CALLBACK_POLICY))
     published = PublishedEvents()
@@ -612,6 +618,9 @@ def test_provisioning_under_a_fault_loses_nothing_and_says_why(
         result = bench.provision()
 
         calls = settle("provisioning", injector)
+        hunt.look_in("answer", result.as_dict())
+        hunt.look_in("log line", *bench.logs.lines)
+        hunt.look_in("event", *published.events)
         assert (result.ok, result.reason_code) == (case.reason is None, case.reason)
         assert result.ok or result.retryable == case.retryable
         assert calls == case.calls
