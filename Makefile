@@ -7,7 +7,10 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install browser demo local test lint format typecheck validate build check clean
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+
+.PHONY: install browser demo local test lint format typecheck validate build check security proof proof-figures clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +20,13 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# checkov pins old versions of boto3 and packaging, so it gets a virtualenv of its own.
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
 
 ## The product's main job, locally: moto's server + the Zoho emulator, a link, a consent, the callback.
 demo: install
@@ -55,8 +65,22 @@ validate: install
 build: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/sam build --parallel
 
+## Static security checks: bandit on the layer and the functions, checkov on the template (offline).
+security: install $(CHECKOV_STAMP)
+	$(VENV)/bin/bandit -r layers/common/zoho_aep functions -q
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
+
+## The proof suites (hostile callbacks, injected faults, concurrency, leaks, the template) and the static checks.
+## `make test` runs the same suites among all the others; CI adds `make security`.
+proof: security
+	$(PY) -m pytest tests/proof
+
+## Rewrite the figures table of docs/security.md from a run of the proof suites.
+proof-figures: install
+	PROOF_FIGURES_DOC=docs/security.md PROOF_FIGURES_COMMAND="make proof-figures" $(PY) -m pytest -q tests/proof
+
 ## What CI runs besides the tests.
-check: lint typecheck validate
+check: lint typecheck validate security
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

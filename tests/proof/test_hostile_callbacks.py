@@ -34,6 +34,7 @@ from tests.proof.conftest import PROOF
 from tests.proof.figures import FIGURES
 from tests.support.callback import CallbackHarness
 from tests.support.fakes import FakeClock, http_event
+from tests.support.leaks import LeakHunt
 from tests.support.network import OutboundConnections, endpoints_of
 from zoho_aep.links import LinkState
 from zoho_aep.pages import SECURITY_HEADERS
@@ -63,6 +64,7 @@ class Edge:
 
     cb: CallbackHarness
     net: OutboundConnections
+    hunt: LeakHunt
 
     def __post_init__(self) -> None:
         self.table = self.cb.settings.data_centers
@@ -82,7 +84,9 @@ class Edge:
         from tests.conftest import STATE_KEY
 
         now = self.cb.clock() - (15 * 60 + age if age else 0)
-        return LinkState.new(connection, "prod", now).sign(key or STATE_KEY)
+        state = LinkState.new(connection, "prod", now).sign(key or STATE_KEY)
+        self.hunt.secret(state)
+        return state
 
     def real_redirect(self, connection: str) -> list[tuple[str, str]]:
         """A real consent at the emulator: the redirect's parameters, a live grant code included."""
@@ -100,6 +104,7 @@ class Edge:
 
         answer = cb.app.handle(event)
 
+        self.hunt.look_in("page", answer)
         writes = [op for op in self.operations[marks[0] :] if op[0] in WRITE_OPERATIONS]
         events = cb.events.events[marks[1] :]
         zoho_requests = cb.zoho.requests[marks[2] :]
@@ -155,12 +160,14 @@ class Edge:
 
 
 @pytest.fixture
-def edge(zoho: Any, sm: Any, app_secrets_seeded: dict[str, Any], clock: FakeClock) -> Iterator[Edge]:
+def edge(zoho: Any, sm: Any, app_secrets_seeded: dict[str, Any], clock: FakeClock, hunt: LeakHunt) -> Iterator[Edge]:
     harness = CallbackHarness(zoho=zoho, sm=sm, clock=clock)
     with OutboundConnections() as net:
-        bench = Edge(harness, net)
+        bench = Edge(harness, net, hunt)
         yield bench
         bench.close()
+    hunt.look_in("event", *harness.events.events)
+    hunt.look_in("log line", *harness.log.lines)
     harness.close()
 
 

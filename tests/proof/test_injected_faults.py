@@ -34,6 +34,7 @@ from tests.support.aep import Bench, adobe_fixture, bench_fixture  # noqa: F401
 from tests.support.aws_faults import AwsFault, AwsFaults, no_backoff
 from tests.support.callback import CallbackHarness
 from tests.support.fakes import FakeClock
+from tests.support.leaks import LeakHunt
 from tests.support.refresh_world import RefreshWorld
 from zoho_aep import aws
 from zoho_aep import events as ev
@@ -48,8 +49,8 @@ REVOKE = "/oauth/v2/token/revoke"
 ORG = "/crm/v8/org"
 SPEC = FLOW_PREFIX + "/connectionSpecs"
 CONNECTIONS = FLOW_PREFIX + "/connections"
-HANG = 0.4  # longer than the shortened read timeout below
-SLOW = 0.1  # shorter than it
+HANG = 0.6  # longer than the shortened read timeout below
+SLOW = 0.05  # well within it, even on a busy machine
 # The product's boto3 clients retry 4 times in standard mode (zoho_aep.aws): 5 attempts in all.
 AWS_ATTEMPTS = 5
 MINUTE = 60
@@ -57,7 +58,7 @@ MINUTE = 60
 
 def shortened(policy: RetryPolicy) -> RetryPolicy:
     """``policy``'s attempts and retry rules, with waits short enough for a test suite."""
-    return policy.with_(connect_timeout=0.5, read_timeout=0.25, deadline=5.0, backoff_base=0.0, backoff_cap=0.0)
+    return policy.with_(connect_timeout=0.5, read_timeout=0.4, deadline=5.0, backoff_base=0.0, backoff_cap=0.0)
 
 
 # ---- injections -----------------------------------------------------------------------------------
@@ -356,7 +357,7 @@ def callback_world(
 
 @pytest.mark.parametrize("case", CALLBACK_CASES, ids=lambda c: c.id)
 def test_the_callback_under_a_fault_loses_nothing_and_says_why(
-    callback_world: CallbackWorld, case: CallbackCase
+    callback_world: CallbackWorld, case: CallbackCase, hunt: LeakHunt
 ) -> None:
     w, cb = callback_world, callback_world.cb
     if case.reauth:
@@ -369,6 +370,8 @@ def test_the_callback_under_a_fault_loses_nothing_and_says_why(
     answer = cb.call(query)
 
     calls = settle("callback", w.injector)
+    hunt.look_in("page", answer)
+    hunt.look_in("log line", *cb.log.lines)
     assert (answer["statusCode"], cb.outcomes[-1]) == (case.status, case.code)
     assert calls == case.calls
     assert (case.logged or case.code) in logged_codes(cb.log.lines)
@@ -383,6 +386,7 @@ def test_the_callback_under_a_fault_loses_nothing_and_says_why(
         assert new_live == set(), "a refresh token issued during a failed callback must be revoked"
     assert lost_tokens(after, live_after) == []
     published = w.published.events[events_before:]
+    hunt.look_in("event", *published)
     assert [t for t, _ in published] == ([ev.CONNECTION_AUTHORIZED] if case.published else [])
 
     cb.clock.advance(5 * MINUTE)
@@ -502,7 +506,7 @@ def refresh_world(
 
 @pytest.mark.parametrize("case", REFRESH_CASES, ids=lambda c: c.id)
 def test_the_refresh_under_a_fault_loses_nothing_and_says_why(
-    refresh_world: tuple[RefreshWorld, Injector], case: RefreshCase
+    refresh_world: tuple[RefreshWorld, Injector], case: RefreshCase, hunt: LeakHunt
 ) -> None:
     world, injector = refresh_world
     tokens = world.consent("acme")
@@ -518,6 +522,8 @@ def test_the_refresh_under_a_fault_loses_nothing_and_says_why(
     report = world.cycle()
 
     calls = settle("refresh", injector)
+    hunt.look_in("report", report.as_dict())
+    hunt.look_in("log line", *world.log.lines)
     if case.outcome == "cycle-failed":
         assert report.error is not None and report.error.code == case.reason
         assert report.outcomes == []
@@ -621,7 +627,7 @@ PROVISION_CASES = [
 
 @pytest.mark.parametrize("case", PROVISION_CASES, ids=lambda c: c.id)
 def test_provisioning_under_a_fault_loses_nothing_and_says_why(
-    bench: Bench, backoff: list[float], case: ProvisionCase
+    bench: Bench, backoff: list[float], case: ProvisionCase, hunt: LeakHunt
 ) -> None:
     bench.use_policies(shortened(ADOBE_POLICY), shortened(CALLBACK_POLICY))
     published = PublishedEvents()
@@ -639,6 +645,9 @@ def test_provisioning_under_a_fault_loses_nothing_and_says_why(
         result = bench.provision()
 
         calls = settle("provisioning", injector)
+        hunt.look_in("answer", result.as_dict())
+        hunt.look_in("log line", *bench.logs.lines)
+        hunt.look_in("event", *published.events)
         assert (result.ok, result.reason_code) == (case.reason is None, case.reason)
         assert result.ok or result.retryable == case.retryable
         assert calls == case.calls

@@ -3,9 +3,10 @@
 1. moto 5 never updates a secret's default version when ``update_secret_version_stage`` moves
    ``AWSCURRENT``: a later read with no stage returns the old value, and the next plain put leaves
    two versions labelled ``AWSCURRENT``. Real Secrets Manager has no such problem.
-2. moto's Secrets Manager backend is plain Python: two threads can interleave inside one call (for
-   example both pass the ``RemoveFromVersionId`` check of a stage move before either moves the label).
-   In AWS each API call is atomic, so each backend call here holds one lock.
+2. moto's Secrets Manager is plain Python: two threads can interleave inside one call (both pass the
+   ``RemoveFromVersionId`` check of a stage move before either moves the label; an answer is
+   serialised while another call adds a version). In AWS each API call is atomic, so here each call,
+   from the backend's work to its serialised answer, holds one lock.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def apply() -> None:
         return result
 
     SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage  # type: ignore[method-assign]
-    for name, member in list(vars(SecretsManagerBackend).items()):
-        if not name.startswith("_") and callable(member):
-            setattr(SecretsManagerBackend, name, _atomic(member))
+
+    from moto.secretsmanager.responses import SecretsManagerResponse
+
+    SecretsManagerResponse.call_action = _atomic(SecretsManagerResponse.call_action)  # type: ignore[method-assign]
     _applied = True

@@ -29,6 +29,7 @@ from .errors import (
     StateReused,
     ZohoAepError,
     ZohoOrgMismatch,
+    ZohoRefreshTokenMissing,
 )
 from .events import EventPublisher
 from .links import LinkState, verify_state
@@ -240,7 +241,8 @@ def store_authorization(
 
     Shared by the callback and the self-client import. Any failure revokes the new refresh token.
     """
-    assert tokens.refresh_token is not None
+    if tokens.refresh_token is None:  # exchange_code never returns one without; kept under python -O
+        raise ZohoRefreshTokenMissing("Zoho issued no refresh token.")
     try:
         org = deps.zoho.get_org(tokens.api_domain or dc.default_api_domain, tokens.access_token)
 

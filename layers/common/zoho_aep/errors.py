@@ -34,7 +34,7 @@ class ZohoAepError(Exception):
             self.code = code
         if retryable is not None:
             self.retryable = retryable
-        assert is_valid_code(self.code), self.code
+        assert is_valid_code(self.code), self.code  # nosec B101  # guards our own constant codes, not input
         super().__init__(message or self.code)
 
     @property

@@ -374,7 +374,7 @@ class ConnectionStore:
                     raise StoreError(f"Secrets Manager refused to write connection {connection} ({code}).") from exc
                 refused = WriteResult(new, token, created=current is None, changed=True, previous=before)
             # Another writer won: back off a little (jittered) and start again from a fresh read.
-            self._sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
+            self._sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311  # nosec B311  # jitter, not crypto
         raise WriteConflict(f"Connection {connection} kept changing under us; try again.")
 
     def set_tags(self, connection: str, tags: Mapping[str, str], remove: tuple[str, ...] = ()) -> None:

@@ -42,7 +42,7 @@ from .ims import ImsTokenProvider
 
 FLOW_PATH = "/data/foundation/flowservice"
 ZOHO_CRM_SPEC_ID = "929e4450-0237-4ed2-9404-b7e1e0a00309"
-TOKEN_INVALID = "401013"  # noqa: S105 - a gateway error code, not a secret
+TOKEN_INVALID = "401013"  # noqa: S105  # nosec B105  # a gateway error code, not a secret
 MAX_LIST_PAGES = 50
 
 # Codes Adobe documents; the key is the code's number (Flow codes are "NNNN-HTTP").

@@ -25,7 +25,7 @@ from ..http import HttpClient, UpstreamUnavailable
 from ..logs import register_secret
 from ..store import AdobeCredentials
 
-TOKEN_PATH = "/ims/token/v3"  # noqa: S105 - a URL path, not a secret
+TOKEN_PATH = "/ims/token/v3"  # noqa: S105  # nosec B105  # a URL path, not a secret
 # Renew this long before the stated expiry: a token must outlive the calls that use it.
 EXPIRY_MARGIN_SECONDS = 600.0
 
