@@ -41,7 +41,7 @@ class InlineQueues:
         self.deleted = 0
         self.worker = RefreshShardApp(lambda: world.deps, logger=world.logger)
 
-    def send_shard(self, body: str) -> None:
+    def send_shard(self, body: str, key: str) -> None:
         self.shards.append(body)
 
     def send_result(self, body: str) -> None:
@@ -267,7 +267,7 @@ def test_a_cycle_fans_out_over_sqs_to_a_polling_worker(world: RefreshWorld) -> N
     import boto3
 
     sqs = boto3.client("sqs", region_name="us-east-1")
-    shard_url = sqs.create_queue(QueueName="shards")["QueueUrl"]
+    shard_url = sqs.create_queue(QueueName="shards.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     result_url = sqs.create_queue(QueueName="results")["QueueUrl"]
     world.deps.monotonic = __import__("time").monotonic
     world.deps.fanout = FanOut(SqsShardQueues(shard_url, result_url, sqs), shard_size=2, budget_seconds=120.0)
