@@ -7,7 +7,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install browser demo local test lint format typecheck validate build check clean
+.PHONY: install browser demo local test bench lint format typecheck validate build check clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,12 @@ local: install
 ## Every test suite (unit, integration, emulators, the browser end to end).
 test: install browser
 	$(PY) -m pytest
+
+## Speed, cost and scale, measured side by side (not part of `make test`; about 10 minutes).
+## BENCH_QUICK=1: every code path at toy sizes. Writes docs/benchmarks.{md,png,json}.
+bench: install
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
+	$(PY) -m benchmarks
 
 lint: install
 	$(VENV)/bin/ruff check .
