@@ -18,7 +18,10 @@ def refresh(args: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.world import world
 
     with world(refresh_concurrency=args["concurrency"]) as the_world:
-        cycles = refresh_scale.run(the_world, args["sizes"], delay=args["delay"], concurrency=args["concurrency"])
+        repeat = {int(size): int(times) for size, times in args.get("repeat", {}).items()}
+        cycles = refresh_scale.run(
+            the_world, args["sizes"], delay=args["delay"], concurrency=args["concurrency"], repeat=repeat
+        )
     return {"cycles": [c.as_dict() for c in cycles]}
 
 

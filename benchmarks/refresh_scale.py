@@ -198,8 +198,10 @@ def measure_cycle(
     )
 
 
-def run(world: World, sizes: list[int], *, delay: float, concurrency: int) -> list[CycleMeasurement]:
-    """One measurement per size; each size gets fresh connections (Zoho limits mints per token)."""
+def run(
+    world: World, sizes: list[int], *, delay: float, concurrency: int, repeat: dict[int, int] | None = None
+) -> list[CycleMeasurement]:
+    """One measurement per size (``repeat[size]`` for some); each with fresh connections (Zoho limits mints)."""
     handler = load_handler("token_refresh")
     silence(handler.logger)
     results = []
@@ -208,8 +210,9 @@ def run(world: World, sizes: list[int], *, delay: float, concurrency: int) -> li
     with quiet_stdout():
         handler.lambda_handler({}, FakeContext())
     for size in sizes:
-        results.append(
-            measure_cycle(world, handler, connections=size, first=first, delay=delay, concurrency=concurrency)
-        )
-        first += size
+        for _ in range((repeat or {}).get(size, 1)):
+            results.append(
+                measure_cycle(world, handler, connections=size, first=first, delay=delay, concurrency=concurrency)
+            )
+            first += size
     return results

@@ -6,7 +6,6 @@ Every number written comes from the results of the run; the prose around them on
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,32 +38,53 @@ class Row:
 
 
 # ---- derived numbers ------------------------------------------------------------------------------
-def _cycle(results: dict[str, Any], which: str, connections: int) -> dict[str, Any] | None:
-    return next((c for c in results["refresh"].get(which, []) if c["connections"] == connections), None)
+def runs_by_size(results: dict[str, Any], which: str = "after") -> dict[int, list[dict[str, Any]]]:
+    """The measured cycles per number of connections (some sizes are measured more than once)."""
+    sizes: dict[int, list[dict[str, Any]]] = {}
+    for cycle in results["refresh"].get(which, []):
+        sizes.setdefault(cycle["connections"], []).append(cycle)
+    return dict(sorted(sizes.items()))
 
 
-def _target_cycle(results: dict[str, Any]) -> dict[str, Any]:
-    """The cycle the target is about (1,000 connections), or the largest one measured (quick runs)."""
-    cycles = results["refresh"]["after"]
-    return _cycle(results, "after", TARGET_CYCLE_AT) or max(cycles, key=lambda c: c["connections"])
+def cycle_at(results: dict[str, Any], which: str, connections: int) -> dict[str, Any] | None:
+    """The run with the median wall time / ideal among those at ``connections`` (None if none)."""
+    runs = sorted(runs_by_size(results, which).get(connections, []), key=lambda c: c["ratio"])
+    return runs[(len(runs) - 1) // 2] if runs else None
 
 
-def _one_invocation(results: dict[str, Any]) -> dict[str, Any]:
+def medians(results: dict[str, Any], which: str = "after") -> list[dict[str, Any]]:
+    """One cycle per size: the median run."""
+    return [c for n in runs_by_size(results, which) if (c := cycle_at(results, which, n)) is not None]
+
+
+def target_size(results: dict[str, Any]) -> int:
+    """The size the cycle target is about (1,000 connections), or the largest measured (quick runs)."""
+    sizes = runs_by_size(results)
+    return TARGET_CYCLE_AT if TARGET_CYCLE_AT in sizes else max(sizes)
+
+
+def target_cycle(results: dict[str, Any]) -> dict[str, Any]:
+    cycle = cycle_at(results, "after", target_size(results))
+    assert cycle is not None
+    return cycle
+
+
+def one_invocation(results: dict[str, Any]) -> dict[str, Any]:
     return next(r for r in results["fanout"]["runs"] if r["mode"] == "one invocation")
 
 
-def _fanned_out(results: dict[str, Any]) -> dict[str, Any]:
+def fanned_out(results: dict[str, Any]) -> dict[str, Any]:
     return next(r for r in results["fanout"]["runs"] if r["mode"] == "fan-out")
 
 
 def capacity_per_invocation(results: dict[str, Any]) -> int:
     """Connections one invocation refreshes before it stops starting new ones (timeout minus reserve)."""
-    return int(_one_invocation(results)["rate_per_s"] * (LAMBDA_TIMEOUT_S - REFRESH_RESERVE_S))
+    return int(one_invocation(results)["rate_per_s"] * (LAMBDA_TIMEOUT_S - REFRESH_RESERVE_S))
 
 
 def cost_inputs(results: dict[str, Any]) -> cost.Inputs:
-    cycle = _target_cycle(results)
-    one = _one_invocation(results)
+    cycle = target_cycle(results)
+    one = one_invocation(results)
     return cost.Inputs(
         calls_per_refresh=cycle["connection_calls_per_refreshed"],
         refresh_seconds=one["wall_s"] / max(1, one["refreshed"]),
@@ -76,7 +96,7 @@ def _ms(value: float) -> str:
     return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
 
 
-def _mb(value: int) -> str:
+def mb(value: int) -> str:
     return f"{value / 1_000_000:.2f} MB" if value >= 100_000 else f"{value / 1000:.1f} kB"
 
 
@@ -96,23 +116,28 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 now / boto3 <= TARGET_COLD_RATIO,
             )
         )
-    target_cycle = _target_cycle(results)
-    for cycle in results["refresh"]["after"]:
-        n = cycle["connections"]
-        before = _cycle(results, "before", n)
-        is_target = cycle is target_cycle
+    target = target_cycle(results)
+    for n, runs in runs_by_size(results).items():
+        cycle = cycle_at(results, "after", n)
+        assert cycle is not None
+        before = cycle_at(results, "before", n)
+        is_target = cycle is target
+        spread = f", median of {len(runs)}: " + "/".join(f"{r['ratio']:.2f}" for r in runs) if len(runs) > 1 else ""
+        before_runs = runs_by_size(results, "before").get(n, [])
         out.append(
             Row(
                 f"refresh cycle, {n:,} due, wall / ideal ({cycle['ideal_s']:.2f} s)",
-                f"{before['ratio']:.2f}x" if before else "",
-                f"{cycle['ratio']:.2f}x ({cycle['wall_s']:.2f} s)",
+                f"{before['ratio']:.2f}x" + (f" (median of {len(before_runs)})" if len(before_runs) > 1 else "")
+                if before
+                else "",
+                f"{cycle['ratio']:.2f}x ({cycle['wall_s']:.2f} s{spread})",
                 f"<= {TARGET_CYCLE_RATIO}x" if is_target else "",
                 cycle["ratio"] <= TARGET_CYCLE_RATIO if is_target else None,
             )
         )
     worst_calls = max(c["connection_calls_per_refreshed"] for c in results["refresh"]["after"])
-    before_cycle = _cycle(results, "before", target_cycle["connections"])
-    listing = target_cycle["calls_per_refreshed"] - target_cycle["connection_calls_per_refreshed"]
+    before_cycle = cycle_at(results, "before", target["connections"])
+    listing = target["calls_per_refreshed"] - target["connection_calls_per_refreshed"]
     out.append(
         Row(
             "AWS calls per refreshed connection (worst size)",
@@ -135,7 +160,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
             idle_ok,
         )
     )
-    cpu = target_cycle["cpu_ms_per_connection"]
+    cpu = target["cpu_ms_per_connection"]
     out.append(
         Row(
             "CPU per refreshed connection (this process)",
@@ -161,13 +186,13 @@ def rows(results: dict[str, Any]) -> list[Row]:
         Row(
             "sam build output, unzipped (layer + functions, no boto3)",
             "",
-            _mb(built["total"]) if built.get("built") else "not built",
+            mb(built["total"]) if built.get("built") else "not built",
             "< 8 MB",
             built["total"] < TARGET_SIZE_BYTES if built.get("built") else None,
         )
     )
     capacity = capacity_per_invocation(results)
-    one, fan = _one_invocation(results), _fanned_out(results)
+    one, fan = one_invocation(results), fanned_out(results)
     zoho_ms = results["fanout"]["delay_s"] * 1000
     out.append(
         Row(
@@ -266,12 +291,12 @@ def chart(results: dict[str, Any], path: Path) -> bool:
     ax.legend(fontsize=7)
 
     ax = axes[0][1]
-    cycles = results["refresh"]["after"]
+    cycles = medians(results)
     ns = [c["connections"] for c in cycles]
     ax.plot(ns, [c["wall_s"] for c in cycles], "o-", label="measured", color="#3b75af")
     ax.plot(ns, [c["ideal_s"] for c in cycles], "s--", label="ideal N x delay / pool", color="#7f7f7f")
     ax.plot(ns, [c["ideal_s"] * TARGET_CYCLE_RATIO for c in cycles], ":", label="1.5 x ideal", color="#c0392b")
-    for c in results["refresh"].get("before", []):
+    for c in medians(results, "before"):
         ax.plot([c["connections"]], [c["wall_s"]], "x", ms=10, color="#555555", label="before")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -281,8 +306,8 @@ def chart(results: dict[str, Any], path: Path) -> bool:
     ax.legend(fontsize=7)
 
     ax = axes[1][0]
-    target = _target_cycle(results)
-    old = _cycle(results, "before", target["connections"])
+    target = target_cycle(results)
+    old = cycle_at(results, "before", target["connections"])
     names = ["AWS calls / refresh", "CPU ms / refresh"]
     after_values = [target["connection_calls_per_refreshed"], target["cpu_ms_per_connection"]]
     before_values = [old["connection_calls_per_refreshed"], old["cpu_ms_per_connection"]] if old else [0.0, 0.0]
@@ -297,7 +322,7 @@ def chart(results: dict[str, Any], path: Path) -> bool:
     ax.bar([r["mode"] for r in runs], [r["wall_s"] for r in runs], color=["#bbbbbb", "#3b75af"])
     for i, r in enumerate(runs):
         ax.text(i, r["wall_s"], f"{r['wall_s']:.1f} s\n{r['rate_per_s']:.0f}/s", ha="center", va="bottom", fontsize=8)
-    fan = _fanned_out(results)
+    fan = fanned_out(results)
     ax.set_ylim(0, max(r["wall_s"] for r in runs) * 1.25)
     ax.set_ylabel("cycle wall time (s)")
     ax.set_title(
@@ -313,7 +338,3 @@ def chart(results: dict[str, Any], path: Path) -> bool:
 
 def fmt_money(value: float) -> str:
     return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:.4f}"
-
-
-def ceil_div(a: int, b: int) -> int:
-    return math.ceil(a / b)

@@ -47,6 +47,7 @@ class Config:
     delay: float = 0.1  # Zoho's fixed answer delay in the scale runs
     concurrency: int = 8  # REFRESH_CONCURRENCY, the template's default
     baseline_size: int = 1_000
+    target_repeats: int = 3  # the cycle at baseline_size runs this often (before and now): the median counts
     callback_runs: int = 30
     callback_delay: float = 0.05
     fanout_connections: int = 1_000
@@ -69,6 +70,7 @@ class Config:
                 sizes=(5, 20),
                 delay=0.01,
                 baseline_size=20,
+                target_repeats=2,
                 callback_runs=2,
                 fanout_connections=101,  # just above the smallest shard size (100): two shards
                 fanout_workers=2,
@@ -188,7 +190,12 @@ def main() -> None:
         results["coldstart"] = run_coldstart(config, baseline, scratch)
 
         log(f"refresh cycle at {', '.join(map(str, config.sizes))} connections (Zoho delay {config.delay}s)")
-        scale_args = {"sizes": list(config.sizes), "delay": config.delay, "concurrency": config.concurrency}
+        scale_args = {
+            "sizes": list(config.sizes),
+            "delay": config.delay,
+            "concurrency": config.concurrency,
+            "repeat": {str(config.baseline_size): config.target_repeats},
+        }
         results["refresh"] = {"after": run_child("refresh", scale_args, ROOT, scratch)["cycles"]}
         if baseline is not None:
             log(f"refresh cycle before ({config.baseline}) at {config.baseline_size} connections")

@@ -127,8 +127,9 @@ def zoho_emulator() -> Iterator[ZohoControl]:
 class CallCounter:
     """Counts AWS API calls made through boto3 clients (botocore's events), by operation.
 
-    ``calls`` counts every call; ``connection_calls`` only those naming a connection secret
-    (``SecretId`` under ``/connections/``), i.e. without the cycle's listing and app-secret reads.
+    ``calls`` counts every call; ``connection_calls`` only those naming connection secrets (a
+    ``SecretId`` or ``SecretIdList`` under ``/connections/``, a batch counting once), i.e. without the
+    cycle's listing and app-secret reads.
     """
 
     def __init__(self) -> None:
@@ -153,9 +154,10 @@ class CallCounter:
         self._clients.clear()
 
     def _count(self, params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+        ids = [str(params.get("SecretId", "")), *map(str, params.get("SecretIdList", []))]
         with self._lock:
             self.calls[model.name] += 1
-            if "/connections/" in str(params.get("SecretId", "")):
+            if any("/connections/" in secret_id for secret_id in ids):
                 self.connection_calls[model.name] += 1
 
     def _before(self, **kwargs: Any) -> None:

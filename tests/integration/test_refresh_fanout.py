@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,6 +182,17 @@ def test_a_shard_past_its_deadline_touches_nothing(world: RefreshWorld) -> None:
     assert sum(world.secret_reads.values()) == 0 and world.refresh_calls() == []
     result = ShardResult.from_message(queues.results[0])
     assert {o.reason for o in result.outcomes} == {"deferred"}
+
+
+def test_the_sample_shard_event_is_read_and_being_late_touches_nothing(world: RefreshWorld) -> None:
+    queues = fan_out(world)
+    event = json.loads((Path(__file__).resolve().parents[2] / "events" / "token_refresh_shard.json").read_text())
+    world.secret_reads.clear()
+
+    answer = queues.worker.handle(event, time_left=lambda: 300.0)
+
+    assert answer["shards"][0]["status"] == "ok" and answer["shards"][0]["deferred"] == 1
+    assert sum(world.secret_reads.values()) == 0
 
 
 def test_no_connection_is_started_within_the_reserve_of_the_planners_deadline(world: RefreshWorld) -> None:
