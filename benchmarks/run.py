@@ -88,7 +88,11 @@ class Config:
         return config
 
 
+LOADS: list[float] = []  # the machine's 1-minute load average at each section's start
+
+
 def log(message: str) -> None:
+    LOADS.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0)
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
@@ -227,6 +231,7 @@ def main() -> None:
     results["size"] = size.measure(build_dir)
     results["cost"] = cost.model(report.cost_inputs(results))
     results["meta"]["duration_s"] = round(time.perf_counter() - started, 1)
+    results["meta"]["load_average"] = [round(x, 2) for x in LOADS]
     report.publish(results, config.out_dir)
     log(f"done in {results['meta']['duration_s']} s; wrote {config.out_dir}")
 
