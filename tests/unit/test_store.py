@@ -116,6 +116,14 @@ def test_get_many_reads_current_values_in_one_call_and_leaves_out_what_it_cannot
     assert found["acme"].version_id == store.require("acme").version_id
 
 
+def test_get_many_leaves_an_invalid_name_to_be_refused_on_its_own(store: ConnectionStore) -> None:
+    store.write("acme", lambda current: {"n": 1})
+
+    found = store.get_many(["acme", "Not A Name"])
+
+    assert list(found) == ["acme"]
+
+
 def test_losing_every_race_gives_up_with_a_conflict(sm: Any) -> None:
     store = ConnectionStore(PREFIX, sm, max_attempts=3, sleep=lambda s: None)
     store.write("acme", lambda current: {"n": 0})

@@ -6,10 +6,10 @@ A cycle
    (``zoho-aep:retry-after``). A connection that is not due costs no read of its secret value;
 2. refreshes the due ones in a bounded thread pool, at most ``concurrency`` calls to Zoho at once
    (the other threads read and write Secrets Manager meanwhile; values are read 20 to a call). Per
-   connection: read ``AWSCURRENT``,
-   check again that it is due (another writer may have refreshed it), enforce the mint budget,
-   refresh at the connection's own accounts server with its data center's client secret, write back
-   with compare-and-swap keeping the refresh token and every other field, then update the tags.
+   connection: read ``AWSCURRENT``, check again that it is due (another writer may have refreshed
+   it), enforce the mint budget, refresh at the connection's own accounts server with its data
+   center's client secret, write back with compare-and-swap keeping the refresh token and every
+   other field, then update the tags.
 
 Zoho lets one refresh token mint 10 access tokens per 10 minutes, and AEP refreshes the same token on
 its own. So a connection mints at most once per cycle and never more than :data:`MINT_BUDGET` times per

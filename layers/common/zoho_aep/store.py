@@ -11,6 +11,7 @@ Non-secret state lives in tags, so listing connections never reads a token.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import random
@@ -28,6 +29,7 @@ from .errors import (
     ConnectionCorrupt,
     ConnectionNotFound,
     ConnectionPendingDeletion,
+    InvalidConnectionName,
     StoreError,
     WriteConflict,
 )
@@ -277,7 +279,10 @@ class ConnectionStore:
         out (gone, scheduled for deletion, not JSON, or the whole call refused) is for the caller to
         read with :meth:`get`, which says exactly why. This saves calls; it never decides anything.
         """
-        names = {self.secret_name(c): c for c in connections[:MAX_BATCH_READ]}
+        names: dict[str, str] = {}
+        for connection in connections[:MAX_BATCH_READ]:
+            with contextlib.suppress(InvalidConnectionName):  # :meth:`get` refuses it for that one alone
+                names[self.secret_name(connection)] = connection
         if not names:
             return {}
         try:
@@ -286,11 +291,11 @@ class ConnectionStore:
             return {}  # each connection is then read on its own, and any error is reported there
         found: dict[str, StoredConnection] = {}
         for item in answer.get("SecretValues", []):
-            connection = names.get(item.get("Name", ""))
-            if connection is None or "AWSCURRENT" not in item.get("VersionStages", ()) or "VersionId" not in item:
+            owner = names.get(item.get("Name", ""))
+            if owner is None or "AWSCURRENT" not in item.get("VersionStages", ()) or "VersionId" not in item:
                 continue
             try:
-                found[connection] = _stored(connection, item.get("SecretString"), item["VersionId"])
+                found[owner] = _stored(owner, item.get("SecretString"), item["VersionId"])
             except ConnectionCorrupt:
                 continue
         return found
