@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 
-.PHONY: install browser demo local test lint format typecheck validate build check security proof proof-figures clean
+.PHONY: install browser demo local test lint format typecheck validate build check security proof proof-figures bench clean
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -47,6 +47,12 @@ local: install
 ## Every test suite (unit, integration, emulators, the browser end to end).
 test: install browser
 	$(PY) -m pytest
+
+## Speed, cost and scale, measured side by side (not part of `make test`; about 10 minutes).
+## BENCH_QUICK=1: every code path at toy sizes. Writes docs/benchmarks.{md,png,json}.
+bench: install
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
+	$(PY) -m benchmarks
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -293,23 +293,52 @@ def test_a_connection_is_not_started_when_the_invocation_is_about_to_time_out(wo
 
 
 # ---- cost and parallelism ------------------------------------------------------------------------
-def test_a_healthy_refresh_costs_four_aws_calls(world: RefreshWorld, sm: Any) -> None:
-    world.consent("acme")
-    world.clock.advance(DUE)
+def _count_calls(sm: Any) -> tuple[Counter[str], Any]:
+    """Calls on connection secrets (the listing and the Zoho client read aside), by operation."""
     calls: Counter[str] = Counter()
 
     def count(params: dict[str, Any], model: Any, **kwargs: Any) -> None:
-        if str(params.get("SecretId", "")).endswith("/connections/acme"):
+        if model.name != "ListSecrets" and not str(params.get("SecretId", "")).endswith("/zoho-client"):
             calls[model.name] += 1
 
     sm.meta.events.register("before-parameter-build.secrets-manager", count)
+    return calls, count
+
+
+def test_healthy_refreshes_cost_three_calls_each_and_one_batched_read(world: RefreshWorld, sm: Any) -> None:
+    for name in ("acme", "beta", "gamma"):
+        world.consent(name)
+    world.clock.advance(DUE)
+    calls, count = _count_calls(sm)
     try:
         report = world.cycle()
     finally:
         sm.meta.events.unregister("before-parameter-build.secrets-manager", count)
 
-    assert report.outcome_of("acme").outcome == "refreshed"
-    assert calls == {"GetSecretValue": 1, "PutSecretValue": 1, "UpdateSecretVersionStage": 1, "TagResource": 1}
+    assert report.count("refreshed") == 3
+    assert calls == {"BatchGetSecretValue": 1, "PutSecretValue": 3, "UpdateSecretVersionStage": 3, "TagResource": 3}
+
+
+def test_when_the_batched_read_is_refused_each_connection_is_read_on_its_own(world: RefreshWorld, sm: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    world.consent("acme")
+    world.consent("beta")
+    world.clock.advance(DUE)
+
+    def refuse(**kwargs: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "BatchGetSecretValue")
+
+    calls, count = _count_calls(sm)
+    sm.meta.events.register("before-call.secrets-manager.BatchGetSecretValue", refuse)
+    try:
+        report = world.cycle()
+    finally:
+        sm.meta.events.unregister("before-call.secrets-manager.BatchGetSecretValue", refuse)
+        sm.meta.events.unregister("before-parameter-build.secrets-manager", count)
+
+    assert report.count("refreshed") == 2
+    assert calls["GetSecretValue"] == 2
 
 
 class _SlowZoho:

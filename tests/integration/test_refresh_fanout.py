@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,7 +42,7 @@ class InlineQueues:
         self.deleted = 0
         self.worker = RefreshShardApp(lambda: world.deps, logger=world.logger)
 
-    def send_shard(self, body: str) -> None:
+    def send_shard(self, body: str, key: str) -> None:
         self.shards.append(body)
 
     def send_result(self, body: str) -> None:
@@ -183,6 +184,17 @@ def test_a_shard_past_its_deadline_touches_nothing(world: RefreshWorld) -> None:
     assert {o.reason for o in result.outcomes} == {"deferred"}
 
 
+def test_the_sample_shard_event_is_read_and_being_late_touches_nothing(world: RefreshWorld) -> None:
+    queues = fan_out(world)
+    event = json.loads((Path(__file__).resolve().parents[2] / "events" / "token_refresh_shard.json").read_text())
+    world.secret_reads.clear()
+
+    answer = queues.worker.handle(event, time_left=lambda: 300.0)
+
+    assert answer["shards"][0]["status"] == "ok" and answer["shards"][0]["deferred"] == 1
+    assert sum(world.secret_reads.values()) == 0
+
+
 def test_no_connection_is_started_within_the_reserve_of_the_planners_deadline(world: RefreshWorld) -> None:
     queues = fan_out(world)
     world.consent("acme")
@@ -267,7 +279,7 @@ def test_a_cycle_fans_out_over_sqs_to_a_polling_worker(world: RefreshWorld) -> N
     import boto3
 
     sqs = boto3.client("sqs", region_name="us-east-1")
-    shard_url = sqs.create_queue(QueueName="shards")["QueueUrl"]
+    shard_url = sqs.create_queue(QueueName="shards.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     result_url = sqs.create_queue(QueueName="results")["QueueUrl"]
     world.deps.monotonic = __import__("time").monotonic
     world.deps.fanout = FanOut(SqsShardQueues(shard_url, result_url, sqs), shard_size=2, budget_seconds=120.0)

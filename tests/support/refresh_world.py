@@ -57,15 +57,21 @@ class RefreshWorld:
             concurrency=4,
             schedule_minutes=schedule,
         )
-        self.secret_reads: Counter[str] = Counter()
+        self.secret_reads: Counter[str] = Counter()  # values read, one by one or in a batch
         sm.meta.events.register("before-parameter-build.secrets-manager.GetSecretValue", self._count_read)
+        sm.meta.events.register("before-parameter-build.secrets-manager.BatchGetSecretValue", self._count_batch)
 
     def close(self) -> None:
         self.logger.removeHandler(self.log)
         self.sm.meta.events.unregister("before-parameter-build.secrets-manager.GetSecretValue", self._count_read)
+        self.sm.meta.events.unregister("before-parameter-build.secrets-manager.BatchGetSecretValue", self._count_batch)
 
     def _count_read(self, params: dict[str, Any], **kwargs: Any) -> None:
         self.secret_reads[params["SecretId"]] += 1
+
+    def _count_batch(self, params: dict[str, Any], **kwargs: Any) -> None:
+        for secret_id in params.get("SecretIdList", []):
+            self.secret_reads[secret_id] += 1
 
     # ---- acting ---------------------------------------------------------------------------------
     def consent(self, name: str, *, dc: str = "us", user: str | None = None) -> TokenSet:

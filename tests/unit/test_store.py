@@ -122,6 +122,30 @@ def test_leaving_the_secret_unchanged_is_decided_on_a_fresh_read_only(store: Con
     assert result.changed and store.require("acme").value == {"n": 3}
 
 
+def test_get_many_reads_current_values_in_one_call_and_leaves_out_what_it_cannot_read(
+    store: ConnectionStore, sm: Any
+) -> None:
+    store.write("acme", lambda current: {"n": 1})
+    store.write("acme", lambda current: {"n": 2})
+    store.write("beta", lambda current: {"n": 3})
+    sm.create_secret(Name=f"{PREFIX}/connections/broken", SecretString="not json")
+    reads = _count_reads(sm)
+
+    found = store.get_many(["acme", "beta", "broken", "gone"])
+
+    assert reads == []  # one BatchGetSecretValue, no single reads
+    assert {name: stored.value for name, stored in found.items()} == {"acme": {"n": 2}, "beta": {"n": 3}}
+    assert found["acme"].version_id == store.require("acme").version_id
+
+
+def test_get_many_leaves_an_invalid_name_to_be_refused_on_its_own(store: ConnectionStore) -> None:
+    store.write("acme", lambda current: {"n": 1})
+
+    found = store.get_many(["acme", "Not A Name"])
+
+    assert list(found) == ["acme"]
+
+
 def test_losing_every_race_gives_up_with_a_conflict(sm: Any) -> None:
     store = ConnectionStore(PREFIX, sm, max_attempts=3, sleep=lambda s: None)
     store.write("acme", lambda current: {"n": 0})

@@ -220,7 +220,7 @@ def make_shards(
 class ShardQueues(Protocol):
     """Where shards go and results come back (SQS in AWS; tests hand in an in-memory double)."""
 
-    def send_shard(self, body: str) -> None: ...
+    def send_shard(self, body: str, key: str) -> None: ...
 
     def send_result(self, body: str) -> None: ...
 
@@ -230,7 +230,13 @@ class ShardQueues(Protocol):
 
 
 class SqsShardQueues:
-    """The shard queue (read by the workers' event source) and the result queue (read by the planner)."""
+    """The shard queue (read by the workers' event source) and the result queue (read by the planner).
+
+    The shard queue is FIFO: each shard is its own message group with its own deduplication id, so
+    shards run in parallel but none is handed to two workers at once (a standard queue may deliver a
+    message twice, and two workers would then refresh the same connections together). Results may
+    arrive twice: the planner counts each shard once.
+    """
 
     def __init__(self, shard_queue_url: str | None, result_queue_url: str, client: Any = None) -> None:
         self.shard_queue_url = shard_queue_url
@@ -251,10 +257,14 @@ class SqsShardQueues:
         except (ClientError, BotoCoreError) as exc:
             raise RefreshQueueError(f"SQS refused to {what} ({aws.error_code(exc) or 'error'}).") from exc
 
-    def send_shard(self, body: str) -> None:
+    def send_shard(self, body: str, key: str) -> None:
+        """Send one shard; ``key`` (unique per cycle and shard) is its message group and deduplication id."""
         if not self.shard_queue_url:
             raise RefreshQueueError("No shard queue is configured (REFRESH_SHARD_QUEUE_URL).")
-        self._call("send a refresh shard", self.client.send_message, QueueUrl=self.shard_queue_url, MessageBody=body)
+        fifo = {"MessageGroupId": key, "MessageDeduplicationId": key} if self.shard_queue_url.endswith(".fifo") else {}
+        self._call(
+            "send a refresh shard", self.client.send_message, QueueUrl=self.shard_queue_url, MessageBody=body, **fifo
+        )
 
     def send_result(self, body: str) -> None:
         self._call("send a shard result", self.client.send_message, QueueUrl=self.result_queue_url, MessageBody=body)
@@ -322,7 +332,7 @@ def run_in_shards(
     pending: dict[int, Shard] = {}
     for shard in shards:
         try:
-            fan.queues.send_shard(shard.to_message())
+            fan.queues.send_shard(shard.to_message(), f"{cycle}-{shard.index}")
         except ZohoAepError as exc:
             deps.logger.error("refresh shard not sent", extra={"outcome": "shard-lost", "reason": exc.code})
             _lose(report, shard)

@@ -11,6 +11,7 @@ Non-secret state lives in tags, so listing connections never reads a token.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import random
@@ -28,6 +29,7 @@ from .errors import (
     ConnectionCorrupt,
     ConnectionNotFound,
     ConnectionPendingDeletion,
+    InvalidConnectionName,
     StoreError,
     WriteConflict,
 )
@@ -56,6 +58,7 @@ STATUS_REFRESH_FAILING = "refresh-failing"
 STATUS_PROVISIONING_FAILED = "provisioning-failed"
 
 SECRET_FIELDS = ("access_token", "refresh_token", "replaced_refresh_token", "revoke_pending")
+MAX_BATCH_READ = 20  # BatchGetSecretValue takes at most 20 secret ids
 
 
 def _client_error_types() -> tuple[type[BaseException], ...]:
@@ -207,6 +210,20 @@ class AppSecrets:
         return key
 
 
+def _stored(connection: str, text: object, version_id: str) -> StoredConnection:
+    """A connection secret's value from its JSON text; its token fields are registered for masking."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError as exc:
+        raise ConnectionCorrupt(f"Connection {connection}'s secret is not JSON.") from exc
+    if not isinstance(value, dict):
+        raise ConnectionCorrupt(f"Connection {connection}'s secret is not a JSON object.")
+    for key in SECRET_FIELDS:
+        item = value.get(key)
+        register_secret(*(item if isinstance(item, list) else [item]))
+    return StoredConnection(name=connection, value=value, version_id=version_id)
+
+
 class ConnectionStore:
     """Connection secrets ``{prefix}/connections/{name}``: read, list (tags only), CAS-write, tag."""
 
@@ -253,16 +270,35 @@ class ConnectionStore:
                     f"Connection {connection} is scheduled for deletion; restore it or wait for the deletion."
                 ) from exc
             raise StoreError(f"Secrets Manager refused to read connection {connection} ({code or 'error'}).") from exc
+        return _stored(connection, answer.get("SecretString"), answer["VersionId"])
+
+    def get_many(self, connections: list[str]) -> dict[str, StoredConnection]:
+        """Current values of up to :data:`MAX_BATCH_READ` connections in one ``BatchGetSecretValue``.
+
+        Only what that call returned readable and ``AWSCURRENT`` is in the answer. A connection left
+        out (gone, scheduled for deletion, not JSON, or the whole call refused) is for the caller to
+        read with :meth:`get`, which says exactly why. This saves calls; it never decides anything.
+        """
+        names: dict[str, str] = {}
+        for connection in connections[:MAX_BATCH_READ]:
+            with contextlib.suppress(InvalidConnectionName):  # :meth:`get` refuses it for that one alone
+                names[self.secret_name(connection)] = connection
+        if not names:
+            return {}
         try:
-            value = json.loads(answer["SecretString"])
-        except (KeyError, ValueError) as exc:
-            raise ConnectionCorrupt(f"Connection {connection}'s secret is not JSON.") from exc
-        if not isinstance(value, dict):
-            raise ConnectionCorrupt(f"Connection {connection}'s secret is not a JSON object.")
-        for key in SECRET_FIELDS:
-            item = value.get(key)
-            register_secret(*(item if isinstance(item, list) else [item]))
-        return StoredConnection(name=connection, value=value, version_id=answer["VersionId"])
+            answer = self.client.batch_get_secret_value(SecretIdList=list(names))
+        except _client_error_types():
+            return {}  # each connection is then read on its own, and any error is reported there
+        found: dict[str, StoredConnection] = {}
+        for item in answer.get("SecretValues", []):
+            owner = names.get(item.get("Name", ""))
+            if owner is None or "AWSCURRENT" not in item.get("VersionStages", ()) or "VersionId" not in item:
+                continue
+            try:
+                found[owner] = _stored(owner, item.get("SecretString"), item["VersionId"])
+            except ConnectionCorrupt:
+                continue
+        return found
 
     def require(self, connection: str) -> StoredConnection:
         stored = self.get(connection)
