@@ -442,9 +442,13 @@ REFRESH_CASES = [
         "secret-store-error",
         AWS_ATTEMPTS,
     ),
-    RefreshCase(
+    RefreshCase(  # the batched read of 20 fails, then the connection's own read times out too
         "sm-get-connection-timeout",
-        _sm("GetSecretValue", "timeout", secret="/connections/"),
+        Aws(
+            "secretsmanager",
+            AwsFault("GetSecretValue", "timeout", secret="/connections/"),
+            (AwsFault("BatchGetSecretValue", "timeout", secret="/connections/"),),
+        ),
         "error",
         "secret-store-error",
         AWS_ATTEMPTS,

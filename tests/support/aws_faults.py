@@ -77,7 +77,8 @@ class AwsFaults:
             params = json.loads(request.body or b"{}")
         except ValueError:
             params = {}
-        secret = str(params.get("SecretId") or params.get("Name") or "")
+        ids = params.get("SecretIdList")
+        secret = str(params.get("SecretId") or params.get("Name") or (" ".join(ids) if isinstance(ids, list) else ""))
         with self._lock:
             self.calls[operation] += 1
             self.sent.append((operation, secret))
