@@ -115,8 +115,10 @@ def observed() -> Iterator[set[Grant]]:
 
     def secrets_call(params: dict[str, Any], model: Any, **_: Any) -> None:
         action = f"secretsmanager:{model.name}"
-        if model.name == "ListSecrets":
-            calls.add((action, "*"))  # AWS cannot scope it to a resource
+        if model.name in ("ListSecrets", "BatchGetSecretValue"):
+            calls.add((action, "*"))  # AWS cannot scope these to a resource
+            for name in params.get("SecretIdList") or ():  # each batched value still needs GetSecretValue
+                calls.add(("secretsmanager:GetSecretValue", secret_target(name)))
             return
         name = str(params.get("SecretId") or params.get("Name"))
         calls.add((action, secret_target(name)))
