@@ -317,7 +317,8 @@ def run_in_shards(
     connections deferred: the next cycle takes them from their tags.
     """
     fan = deps.fanout
-    assert fan is not None
+    if fan is None:  # callers fan out only when it is configured
+        raise RuntimeError("refresh fan-out is not configured")
     started = deps.monotonic()
     budget = time_left() if time_left is not None else fan.budget_seconds
 
@@ -360,7 +361,8 @@ def _take_result(
     deps: RefreshDeps, report: CycleReport, pending: dict[int, Shard], cycle: str, body: str, receipt: str
 ) -> None:
     fan = deps.fanout
-    assert fan is not None
+    if fan is None:  # callers fan out only when it is configured
+        raise RuntimeError("refresh fan-out is not configured")
     try:
         result: ShardResult | None = ShardResult.from_message(body)
     except RefreshShardInvalid as exc:
@@ -372,9 +374,8 @@ def _take_result(
         # It comes back after its visibility timeout and is then ignored as already accounted for.
         deps.logger.warning("shard result not deleted", extra={"reason": exc.code})
     shard = pending.get(result.index) if result is not None and result.cycle == cycle else None
-    if shard is None:
+    if shard is None or result is None:
         return  # a late answer from an earlier cycle, or a duplicate: already accounted for
-    assert result is not None
     del pending[result.index]
     answered = {o.connection: o for o in result.outcomes}
     for summary in shard.connections:
