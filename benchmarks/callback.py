@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from benchmarks import product
 from benchmarks.world import STATE_KEY, FakeContext, World, load_handler, quiet_stdout, silence
 
 ZOHO_CALLS_PER_CONNECT = 2  # the code exchange and the org lookup
@@ -72,8 +73,8 @@ def callback_event(query: str) -> dict[str, Any]:
 
 def measure(world: World, *, runs: int, delay: float, first_index: int = 500_000) -> CallbackMeasurement:
     """``runs`` warm connects (after one to warm up) of new connections through the real handler."""
-    from zoho_aep.config import load_settings
-    from zoho_aep.links import LinkState
+    load_settings = product.get("load_settings")
+    link_state = product.get("LinkState")
 
     handler = load_handler("oauth_callback")
     silence(handler.logger)
@@ -85,7 +86,7 @@ def measure(world: World, *, runs: int, delay: float, first_index: int = 500_000
     statuses: list[int] = []
     try:
         for i, (_, code) in enumerate(codes):
-            state = LinkState.new(f"callback-{first_index + i}", "prod", time.time()).sign(STATE_KEY)
+            state = link_state.new(f"callback-{first_index + i}", "prod", time.time()).sign(STATE_KEY)
             query = urlencode({"state": state, "code": code, "location": "us", "accounts-server": accounts_url})
             world.counter.reset()
             started = time.perf_counter()

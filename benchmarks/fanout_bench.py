@@ -18,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks import product
 from benchmarks.refresh_scale import seed_connections
 from benchmarks.world import ROOT, FakeContext, World, child_env, load_handler, quiet_stdout, silence
 
@@ -74,7 +75,7 @@ def _workers(world: World, shard_queue_url: str, count: int, extra_env: dict[str
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 cwd=ROOT,
-                env=child_env(**world.env, **extra_env),
+                env=child_env({**world.env, **extra_env}),
                 text=True,
             )
             stack.callback(_stop, proc)
@@ -117,7 +118,7 @@ def _cycle(world: World, env: dict[str, str], mode: str, connections: int, worke
 
 def measure(world: World, *, connections: int, delay: float, workers: int, first: int) -> list[RunMeasurement]:
     """One invocation, then fan-out into ``workers`` shards, each over ``connections`` due ones."""
-    from zoho_aep import aws
+    aws = product.get("aws")
 
     sqs = aws.client("sqs")
     shard_attributes = {"FifoQueue": "true", "VisibilityTimeout": "330"}  # as the template creates it

@@ -11,13 +11,14 @@ from __future__ import annotations
 import sys
 import threading
 
+from benchmarks import product
 from benchmarks.world import FakeContext, load_handler, quiet_stdout, silence
 
 MAX_POLLS = 100_000  # a bound; the parent closes stdin long before
 
 
 def main() -> None:
-    from zoho_aep import aws
+    aws = product.get("aws")
 
     shard_queue_url = sys.argv[1]
     handler = load_handler("token_refresh")

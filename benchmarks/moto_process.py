@@ -48,15 +48,15 @@ def _index_secrets_by_name() -> None:
     def get(self: Any, key: str) -> Any:
         return dict.__getitem__(self, key) if dict.__contains__(self, key) else scan_get(self, key)
 
-    SecretsStore.__getitem__ = getitem  # type: ignore[method-assign, assignment]
-    SecretsStore.__contains__ = contains  # type: ignore[method-assign, assignment]
-    SecretsStore.get = get  # type: ignore[method-assign, assignment]
+    SecretsStore.__getitem__ = getitem  # type: ignore[method-assign]
+    SecretsStore.__contains__ = contains  # type: ignore[method-assign]
+    SecretsStore.get = get  # type: ignore[method-assign]
 
 
 def main() -> None:
     from moto.server import ThreadedMotoServer
 
-    from tests.support import moto_patches
+    from local import moto_patches
 
     moto_patches.apply()
     _index_secrets_by_name()

@@ -430,7 +430,7 @@ def _readme_text(results: dict[str, Any]) -> str:
             ],
         ).splitlines()
     )
-    return f"""## README-ready: scaling the token refresh (for the "Token refresh" section)
+    return f"""## Docs-ready: scaling the token refresh (for docs/refresh.md)
 
 > ### Large numbers of connections
 >

@@ -1,7 +1,7 @@
 """The refresh cycle at scale: N connections in moto, Zoho answering each refresh after a fixed delay.
 
 For each N: seed N connections that are all due (the way the callback stores them: a real code
-exchange at the emulator, the product's own ``connection_value``, the callback's tags), run one
+exchange at the emulator, the contract's secret value and tags), run one
 scheduled cycle through the real handler and time it next to the ideal ``N x delay / pool size``;
 count the AWS calls it made; then run a second cycle, where nothing is due, and count its calls.
 """
@@ -96,50 +96,56 @@ def connection_name(index: int) -> str:
 
 
 def seed_connections(world: World, first: int, count: int, *, due_in: int = DUE_IN_SECONDS) -> float:
-    """Create ``count`` connection secrets as the callback would, all due; returns the seconds it took."""
-    from zoho_aep.config import load_settings
-    from zoho_aep.connect import connection_value
-    from zoho_aep.http import HttpClient, RetryPolicy
-    from zoho_aep.store import (
-        STATUS_ACTIVE,
-        TAG_DATA_CENTER,
-        TAG_EXPIRES_AT,
-        TAG_MANAGED,
-        TAG_ORG_ID,
-        TAG_SANDBOX,
-        TAG_STATUS,
-    )
-    from zoho_aep.zoho.oauth import ZohoOAuthClient, ZohoOrg
+    """Create ``count`` connection secrets as the callback stores them, all due; returns the seconds it took.
+
+    Each gets real tokens from a code exchange at the emulator, then the secret value and tags of the
+    contract (``design.md``), written directly: seeding must not depend on which revision is measured.
+    """
+    import requests
 
     started = time.perf_counter()
-    dc = load_settings(world.env).data_centers["us"]
-    oauth = ZohoOAuthClient(HttpClient(RetryPolicy(attempts=3, read_timeout=30.0, deadline=60.0)))
+    table = json.loads(world.env["ZOHO_DATA_CENTERS_JSON"])["us"]
+    accounts_url, api_domain = table["accounts_url"], table["api_domains"][0]
     sm = world.secrets()
     codes = world.zoho.codes(first, count)
+    session = requests.Session()
 
     def seed_one(index: int, org_id: str, code: str) -> None:
         name = connection_name(index)
-        tokens = oauth.exchange_code(dc, CLIENT_ID, CLIENT_SECRET, code, None)
+        form = {
+            "grant_type": "authorization_code",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "code": code,
+        }
+        tokens = session.post(f"{accounts_url}/oauth/v2/token", data=form, timeout=60).json()
         now = time.time()
         # Stored an hour minus ``due_in`` ago: the token expires within the refresh window.
-        authorized = now - tokens.expires_in + due_in
-        value = connection_value(
-            current=None,
-            connection=name,
-            sandbox="prod",
-            dc=dc,
-            client_id=CLIENT_ID,
-            tokens=tokens,
-            org=ZohoOrg(org_id, f"Bench org {index}"),
-            now=authorized,
-        )
+        authorized = now - int(tokens["expires_in"]) + due_in
+        expires = int(authorized + int(tokens["expires_in"]))
+        value = {
+            "schema": 1,
+            "connection": name,
+            "data_center": "us",
+            "accounts_url": accounts_url,
+            "api_domain": api_domain,
+            "client_id": CLIENT_ID,
+            "access_token": tokens["access_token"],
+            "refresh_token": tokens["refresh_token"],
+            "expires_at": _iso(expires),
+            "scope": tokens.get("scope", ""),
+            "zoho_org_id": org_id,
+            "zoho_org_name": f"Bench org {index}",
+            "adobe_sandbox": "prod",
+            "authorized_at": _iso(authorized),
+        }
         tags = {
-            TAG_STATUS: STATUS_ACTIVE,
-            TAG_EXPIRES_AT: str(int(authorized + tokens.expires_in)),
-            TAG_DATA_CENTER: dc.location,
-            TAG_ORG_ID: org_id,
-            TAG_SANDBOX: "prod",
-            TAG_MANAGED: "true",
+            "zoho-aep:status": "active",
+            "zoho-aep:expires-at": str(expires),
+            "zoho-aep:data-center": "us",
+            "zoho-aep:zoho-org-id": org_id,
+            "aep:sandbox": "prod",
+            "zoho-aep:managed": "true",
         }
         sm.create_secret(
             Name=f"{PREFIX}/connections/{name}",
@@ -152,6 +158,10 @@ def seed_connections(world: World, first: int, count: int, *, due_in: int = DUE_
         for future in futures:
             future.result()
     return time.perf_counter() - started
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
 
 
 def measure_cycle(

@@ -25,6 +25,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from benchmarks import product
+
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "zoho-aep"
 CLIENT_ID = "1000.BENCHCLIENT0001"
@@ -33,11 +35,14 @@ STATE_KEY = "bench-state-key-0123456789abcdef0123456789abcdef"
 CALLBACK_URL = "http://127.0.0.1:8499/oauth/callback"
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    """The environment for a child Python process: the benchmarks, emulators and measured layer importable."""
+def child_env(extra: dict[str, str] | None = None, *, measured: bool = True) -> dict[str, str]:
+    """The environment for a child Python process: the benchmarks and emulators importable, with the
+    measured revision's layer (``measured``), or this tree's (the emulators and moto, which stay the
+    same whichever revision is measured)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(product_root() / "layers" / "common")])
-    env.update(extra)
+    layer = (product_root() if measured else ROOT) / "layers" / "common"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(layer)])
+    env.update(extra or {})
     return env
 
 
@@ -50,7 +55,7 @@ def _child(module: str, *args: str) -> Iterator[subprocess.Popen[str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         cwd=ROOT,
-        env=child_env(),
+        env=child_env(measured=False),
         text=True,
     )
     try:
@@ -245,7 +250,7 @@ class World:
         return cpu_seconds(self.moto_pid), cpu_seconds(self.zoho.pid)
 
     def secrets(self) -> Any:
-        from zoho_aep import aws
+        aws = product.get("aws")
 
         return aws.client("secretsmanager")
 
@@ -281,7 +286,7 @@ def world(*, refresh_concurrency: int = 8, aws_latency_ms: float = 0.0) -> Itera
         }
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
-        from zoho_aep import aws
+        aws = product.get("aws")
 
         aws.reset_clients()
         the_world = World(moto_url=moto_url, zoho=zoho, moto_pid=moto_pid, env=env)

@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 from local.emulators.adobe import AdobeEmulator
 from zoho_aep import wiring
-from zoho_aep.config import Settings
-from zoho_aep.events import RecordingPublisher
-from zoho_aep.provision import ProvisionResult, provision_connection
+from zoho_aep.adapters.events import RecordingPublisher
+from zoho_aep.config.settings import Settings
+from zoho_aep.usecases.provision import ProvisionResult, provision_connection
 
 DEMO_CLIENT_ID = "demo-aep-client-id"
 DEMO_CLIENT_SECRET = "p8e-demo-aep-client-secret"
@@ -47,7 +47,7 @@ def provision_in_emulated_aep(
     result = provision_connection(deps, connection)
 
     if not result.ok:
-        say(f"AEP provisioning failed: {result.reason_code} (see the README, 'Reason codes')")
+        say(f"AEP provisioning failed: {result.reason_code} (see docs/reference.md, Codes)")
         return result
     verb = "created" if result.created else "updated"
     say(f"AEP base connection {result.base_connection_id} {verb} in sandbox '{result.sandbox}'.")

@@ -69,7 +69,7 @@ def main() -> int:
 
         step(2, "Operator: python -m zoho_aep link --connection acme --sandbox prod")
         env = {**world.env, "PYTHONPATH": str(ROOT / "layers/common"), "PATH": "/usr/bin:/bin"}
-        result = subprocess.run(
+        link_run = subprocess.run(
             [sys.executable, "-m", "zoho_aep", "link", "--connection", "acme", "--sandbox", "prod"],
             capture_output=True,
             text=True,
@@ -77,10 +77,10 @@ def main() -> int:
             check=False,
             timeout=60,
         )
-        if result.returncode != 0:
-            print(result.stderr, file=sys.stderr)
+        if link_run.returncode != 0:
+            print(link_run.stderr, file=sys.stderr)
             return 1
-        lines = result.stdout.strip().splitlines()
+        lines = link_run.stdout.strip().splitlines()
         for line in lines[:-1]:
             print(f"    {line}")
         link = lines[-1]
@@ -99,16 +99,18 @@ def main() -> int:
             return 1
 
         step(5, f"Stored connection secret {PREFIX}/connections/acme (secrets masked):")
-        from zoho_aep.store import ConnectionStore
+        from zoho_aep.adapters.secrets import ConnectionStore
 
         store = ConnectionStore(PREFIX)
         stored = store.require("acme")
-        print("    " + json.dumps(masked(stored.value), indent=2, sort_keys=True).replace("\n", "\n    "))
+        print(
+            "    " + json.dumps(masked(stored.connection.to_value()), indent=2, sort_keys=True).replace("\n", "\n    ")
+        )
         print("    tags: " + json.dumps(store.get_tags("acme"), sort_keys=True))
 
         step(6, "The 'Zoho connection authorized' event triggers AEP provisioning (Adobe emulated).")
         from local.emulators.adobe import AdobeEmulator
-        from zoho_aep.config import load_settings
+        from zoho_aep.config.settings import load_settings
 
         adobe = AdobeEmulator().start()
         try:
@@ -123,7 +125,7 @@ def main() -> int:
         later = time.time() + 45 * 60
         world.zoho.clock = lambda: later
         from zoho_aep import wiring
-        from zoho_aep.logs import get_logger
+        from zoho_aep.adapters.logs import get_logger
 
         deps = wiring.refresh_deps(load_settings(), logger=get_logger("token-refresh"))
         deps.clock = lambda: later

@@ -89,7 +89,7 @@ class LocalStack:
         return result
 
     def _wire_events(self) -> None:
-        from zoho_aep import aws
+        from zoho_aep.adapters import aws
 
         sqs = aws.client("sqs")
         self.queue_url = sqs.create_queue(QueueName="zoho-aep-local-events")["QueueUrl"]
@@ -105,7 +105,7 @@ class LocalStack:
         self._threads.append(thread)
 
     def _poll_events(self) -> None:
-        from zoho_aep import aws
+        from zoho_aep.adapters import aws
 
         sqs = aws.client("sqs")
         while not self._stop.is_set():
@@ -139,7 +139,7 @@ class LocalStack:
         import contextlib
         import io
 
-        from zoho_aep import cli
+        from zoho_aep.edges import cli
 
         out = io.StringIO()
         with contextlib.redirect_stdout(out):

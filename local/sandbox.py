@@ -32,7 +32,7 @@ class Sandbox:
     env: dict[str, str]
 
     def secrets_client(self) -> Any:
-        from zoho_aep import aws
+        from zoho_aep.adapters import aws
 
         return aws.client("secretsmanager")
 
@@ -52,7 +52,7 @@ def _start_moto() -> Any:
 @contextmanager
 def local_world(callback_url: str = "http://127.0.0.1:8400/oauth/callback") -> Iterator[Sandbox]:
     """Start moto's server and the Zoho emulator, point this process's environment at them."""
-    from tests.support import moto_patches  # moto's known gap, patched as in the tests
+    from local import moto_patches  # moto's known gaps, patched as in the tests
 
     moto_patches.apply()
     server = _start_moto()
@@ -83,7 +83,7 @@ def local_world(callback_url: str = "http://127.0.0.1:8400/oauth/callback") -> I
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    from zoho_aep import aws
+    from zoho_aep.adapters import aws
 
     aws.reset_clients()
     try:

@@ -30,17 +30,11 @@ for _var in (
 ):
     os.environ.pop(_var, None)
 
-from tests.support import moto_patches  # noqa: E402
+from local import moto_patches  # noqa: E402
+from tests.support.constants import CALLBACK_URL, CLIENT_ID, CLIENT_SECRET, EU_SECRET, PREFIX, STATE_KEY  # noqa: E402
 from tests.support.fakes import FakeClock  # noqa: E402
 
 moto_patches.apply()
-
-PREFIX = "zoho-aep"
-CLIENT_ID = "1000.TESTCLIENT0001"
-CLIENT_SECRET = "zoho-client-secret-shared-0001"
-EU_SECRET = "zoho-client-secret-eu-only-0002"
-CALLBACK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/oauth/callback"
-STATE_KEY = "state-key-for-tests-0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
@@ -53,7 +47,7 @@ def aws() -> Iterator[None]:
     """moto in-process for Secrets Manager and EventBridge; fresh clients per test."""
     from moto import mock_aws
 
-    from zoho_aep import aws as aws_clients
+    from zoho_aep.adapters import aws as aws_clients
 
     aws_clients.reset_clients()
     with mock_aws():
@@ -63,7 +57,7 @@ def aws() -> Iterator[None]:
 
 @pytest.fixture
 def sm(aws: None) -> Any:
-    from zoho_aep import aws as aws_clients
+    from zoho_aep.adapters import aws as aws_clients
 
     return aws_clients.client("secretsmanager")
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from zoho_aep import wiring
-from zoho_aep.config import load_settings
-from zoho_aep.logs import get_logger
-from zoho_aep.metrics import get_metrics, record_outcome
-from zoho_aep.provisioning_app import ProvisioningApp
+from zoho_aep.adapters.logs import get_logger
+from zoho_aep.adapters.metrics import get_metrics, record_outcome
+from zoho_aep.config.settings import load_settings
+from zoho_aep.edges.adobe_provisioning import ProvisioningApp
 
 SETTINGS = load_settings()
 logger = get_logger("adobe-provisioning")

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from zoho_aep import wiring
-from zoho_aep.callback import CallbackApp
-from zoho_aep.config import load_settings
-from zoho_aep.logs import get_logger
-from zoho_aep.metrics import get_metrics, record_outcome
+from zoho_aep.adapters.logs import get_logger
+from zoho_aep.adapters.metrics import get_metrics, record_outcome
+from zoho_aep.config.settings import load_settings
+from zoho_aep.edges.oauth_callback import CallbackApp
 
 SETTINGS = load_settings(require_callback_url=True)
 logger = get_logger("oauth-callback")

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from zoho_aep import wiring
-from zoho_aep.config import load_settings
-from zoho_aep.logs import get_logger
-from zoho_aep.metrics import get_metrics
-from zoho_aep.token_refresh import RefreshApp, RefreshShardApp
+from zoho_aep.adapters.logs import get_logger
+from zoho_aep.adapters.metrics import get_metrics
+from zoho_aep.config.settings import load_settings
+from zoho_aep.edges.token_refresh import RefreshApp, RefreshShardApp
 
 SETTINGS = load_settings()
 logger = get_logger("token-refresh")

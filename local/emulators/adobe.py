@@ -318,7 +318,8 @@ class AdobeEmulator(Emulator):
         spec_version = spec.get("version") if isinstance(spec, dict) else None
         if spec_id != ZOHO_SPEC_ID or self.zoho_spec_state != "served" or spec_version != "1.0":
             raise _invalid_spec()
-        auth = body.get("auth") if isinstance(body.get("auth"), dict) else {}
+        auth = body.get("auth")
+        auth = auth if isinstance(auth, dict) else {}
         spec_name = auth.get("specName")
         if spec_name != ZOHO_AUTH_SPEC_NAME:
             raise _FlowError(

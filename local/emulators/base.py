@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 __all__ = ["Emulator", "Fault", "Request", "Response"]
@@ -167,7 +167,8 @@ class Emulator:
                 return  # silence: tests capture our own logs, not the emulator's
 
             def _handle(self) -> None:
-                base_url = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"
+                address: Any = self.server.server_address
+                base_url = f"http://{address[0]}:{address[1]}"
                 emulator._dispatch(self, base_url)
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _handle
@@ -190,7 +191,7 @@ class Emulator:
             server.shutdown()
             server.server_close()
 
-    def __enter__(self) -> Emulator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -29,11 +29,14 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from zoho_aep.domain.datacenters import DataCenterTable
+
 from .base import Emulator, Request, Response
 
 __all__ = ["DEFAULT_DATA_CENTERS", "DEFAULT_THROTTLE_DESCRIPTION", "ConsentError", "ZohoEmulator"]
 
-DEFAULT_DATA_CENTERS: tuple[str, ...] = ("us", "eu", "in", "au", "jp", "ca", "sa", "cn", "uk")
+# Every data center the product knows, so the emulator serves each one the product may call.
+DEFAULT_DATA_CENTERS: tuple[str, ...] = tuple(DataCenterTable.builtin())
 DEFAULT_THROTTLE_DESCRIPTION = "You have made too many requests continuously. Please try again after some time."
 
 CODE_TTL = 120.0  # seconds a grant code stays exchangeable

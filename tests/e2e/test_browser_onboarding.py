@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from local.run import LocalStack
-from zoho_aep import cli
+from zoho_aep.edges import cli
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

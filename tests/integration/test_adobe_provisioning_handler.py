@@ -17,11 +17,12 @@ import pytest
 from local.emulators.adobe import FLOW_PREFIX
 from local.emulators.base import Fault
 from local.functions import load_function
-from tests.conftest import CLIENT_SECRET, EU_SECRET, PREFIX
 from tests.support.aep import ADOBE_CLIENT_SECRET, Bench, adobe_fixture, adobe_secret, bench_fixture  # noqa: F401
+from tests.support.constants import CLIENT_SECRET, EU_SECRET, PREFIX
 from tests.support.fakes import LambdaContext
-from zoho_aep import events as ev
-from zoho_aep.provisioning_app import ProvisioningApp, ProvisioningWillRetry, parse_trigger
+from zoho_aep.domain import events as ev
+from zoho_aep.domain.errors import ProvisioningWillRetry
+from zoho_aep.edges.adobe_provisioning import ProvisioningApp, parse_trigger
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTHORIZED_EVENT = json.loads((ROOT / "events/adobe_provisioning_event.json").read_text())

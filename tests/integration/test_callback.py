@@ -15,13 +15,15 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from local.emulators.base import Fault
-from tests.conftest import CLIENT_SECRET, EU_SECRET
 from tests.support.aws_faults import AwsFault, AwsFaults, no_backoff
 from tests.support.callback import CallbackHarness
+from tests.support.constants import CLIENT_SECRET, EU_SECRET
 from tests.support.fakes import FakeClock
-from zoho_aep.events import CONNECTION_AUTHORIZED
+from tests.support.refresh_world import edited
+from zoho_aep.domain.datacenters import DataCenterTable
+from zoho_aep.domain.events import CONNECTION_AUTHORIZED
 
-ALL_DCS = ("us", "eu", "in", "au", "jp", "ca", "sa", "cn", "uk")
+ALL_DCS = tuple(DataCenterTable.builtin())
 
 
 @pytest.fixture
@@ -138,7 +140,7 @@ def test_reauthorization_by_the_same_org_keeps_aep_state_and_the_replaced_token(
             "zoho-aep:last-error": "zoho-consent-revoked",
         },
     )
-    cb.store.write("acme", lambda v: {**(v or {}), "aep_note": "written by provisioning"})
+    cb.store.write("acme", lambda v: edited("acme", v, aep_note="written by provisioning"))
     cb.events.events.clear()
     cb.clock.advance(300)
 
@@ -261,7 +263,7 @@ def test_bad_input_is_refused_before_any_token_request(
 
 
 def test_state_from_another_stack_is_refused(cb: CallbackHarness) -> None:
-    from zoho_aep.links import LinkState
+    from zoho_aep.domain.links import LinkState
 
     query = _with(_good_query(cb), state=LinkState.new("acme", "prod", cb.clock()).sign("some-other-stacks-key-000000"))
     before = cb.snapshot()
@@ -404,7 +406,7 @@ def test_an_unexpected_bug_still_ends_as_a_page_without_a_trace(
 def test_a_failing_tag_write_after_a_stored_reauthorization_still_succeeds_and_says_so(
     cb: CallbackHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from zoho_aep.errors import StoreError
+    from zoho_aep.domain.errors import StoreError
 
     cb.connect("acme")
     cb.events.events.clear()

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from local.functions import load_function
-from tests.conftest import CALLBACK_URL, CLIENT_SECRET, EU_SECRET, PREFIX, STATE_KEY
+from tests.support.constants import CALLBACK_URL, CLIENT_SECRET, EU_SECRET, PREFIX, STATE_KEY
 from tests.support.fakes import LambdaContext, http_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +29,8 @@ def handler(zoho: Any, sm: Any, app_secrets_seeded: Any, monkeypatch: pytest.Mon
 
 
 def _link(zoho: Any, connection: str = "acme") -> str:
-    from zoho_aep.config import load_settings
-    from zoho_aep.links import build_connect_link
+    from zoho_aep.config.settings import load_settings
+    from zoho_aep.domain.links import build_connect_link
 
     settings = load_settings()
     import time
@@ -54,7 +54,7 @@ def test_lambda_handler_connects_and_publishes_to_eventbridge(
 
     zoho.clock = time.time  # the handler uses the real clock
     events = []
-    from zoho_aep import aws
+    from zoho_aep.adapters import aws
 
     aws.client("events").meta.events.register(
         "provide-client-params.events.PutEvents", lambda params, **kw: events.append(params["Entries"][0])
@@ -84,7 +84,7 @@ def test_lambda_handler_connects_and_publishes_to_eventbridge(
 
 def test_cold_start_with_a_bad_variable_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALLBACK_URL", "http://not-loopback.example/cb")
-    from zoho_aep.errors import ConfigError
+    from zoho_aep.domain.errors import ConfigError
 
     with pytest.raises(ConfigError, match="CALLBACK_URL"):
         load_function("oauth_callback")
@@ -92,7 +92,7 @@ def test_cold_start_with_a_bad_variable_names_it(monkeypatch: pytest.MonkeyPatch
 
 def test_cold_start_without_callback_url_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CALLBACK_URL", raising=False)
-    from zoho_aep.errors import ConfigError
+    from zoho_aep.domain.errors import ConfigError
 
     with pytest.raises(ConfigError, match="CALLBACK_URL"):
         load_function("oauth_callback")

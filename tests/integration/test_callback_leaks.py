@@ -10,8 +10,8 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from local.emulators.base import Fault
-from tests.conftest import CLIENT_SECRET, EU_SECRET, STATE_KEY
 from tests.support.callback import CallbackHarness
+from tests.support.constants import CLIENT_SECRET, EU_SECRET, STATE_KEY
 from tests.support.fakes import FakeClock
 from tests.support.leaks import TokenRecorder, find_leaks
 

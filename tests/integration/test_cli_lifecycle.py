@@ -14,9 +14,10 @@ from botocore.stub import ANY, Stubber
 from local.aep_step import provision_in_emulated_aep
 from local.emulators.adobe import AdobeEmulator
 from local.sandbox import ADMIN, CLIENT_ID, Sandbox, local_world, seed_app_secrets
-from zoho_aep import aws, cli
-from zoho_aep.config import load_settings
-from zoho_aep.store import AppSecrets, ConnectionStore
+from zoho_aep.adapters import aws
+from zoho_aep.adapters.secrets import AppSecrets, ConnectionStore
+from zoho_aep.config.settings import load_settings
+from zoho_aep.edges import cli
 
 SCOPES = "ZohoCRM.modules.READ,ZohoCRM.settings.READ,ZohoCRM.users.READ,ZohoCRM.org.READ"
 ADOBE = {"client_id": "ops-adobe-id", "client_secret": "ops-adobe-secret-123", "org_id": "OPS00000000@AdobeOrg"}
@@ -50,7 +51,7 @@ def test_configure_checks_the_adobe_credential_then_stores_both(
     world: tuple[Sandbox, AdobeEmulator], capsys: Any, tmp_path: Any, monkeypatch: Any
 ) -> None:
     _, adobe = world
-    adobe.register_credential(**ADOBE)
+    adobe.register_credential(ADOBE["client_id"], ADOBE["client_secret"], ADOBE["org_id"])
     zoho_file = tmp_path / "zoho.json"
     zoho_file.write_text(
         json.dumps({"client_id": "1000.NEW", "client_secret": "new-secret-1", "client_secrets": {"eu": "eu-2"}})
@@ -187,7 +188,9 @@ def _provisioned(world: tuple[Sandbox, AdobeEmulator]) -> tuple[str, str]:
     connect(sandbox)
     result = provision_in_emulated_aep(load_settings(), "acme", adobe, say=lambda line: None)
     assert result.ok and result.base_connection_id
-    return result.base_connection_id, ConnectionStore("zoho-aep").require("acme").value["refresh_token"]
+    refresh_token = ConnectionStore("zoho-aep").require("acme").connection.refresh_token
+    assert refresh_token is not None
+    return result.base_connection_id, refresh_token
 
 
 def test_disconnect_deletes_aep_revokes_zoho_and_schedules_the_secret_deletion(

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from local.sandbox import CLIENT_ID, STATE_KEY, Sandbox, local_world, seed_app_secrets
-from zoho_aep.links import verify_state
+from zoho_aep.domain.links import verify_state
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from local.sandbox import ADMIN, CLIENT_ID, ORG_ID, Sandbox, local_world, seed_app_secrets
-from zoho_aep import cli
-from zoho_aep.store import ConnectionStore
+from zoho_aep.adapters.secrets import ConnectionStore
+from zoho_aep.edges import cli
 
 SCOPES = "ZohoCRM.modules.READ,ZohoCRM.settings.READ,ZohoCRM.users.READ,ZohoCRM.org.READ"
 
@@ -33,7 +33,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_import_self_client_stores_the_connection_like_the_callback(world: Sandbox, capsys: Any) -> None:
     code = world.zoho.issue_self_client_code(CLIENT_ID, "eu", SCOPES, user=ADMIN)
     calls: list[dict[str, Any]] = []
-    from zoho_aep import aws
+    from zoho_aep.adapters import aws
 
     aws.client("events").meta.events.register(
         "provide-client-params.events.PutEvents", lambda params, **kw: calls.append(params["Entries"][0])
@@ -45,7 +45,7 @@ def test_import_self_client_stores_the_connection_like_the_callback(world: Sandb
     assert "Connection 'acme' stored" in out and ORG_ID in out
     (token_call,) = world.zoho.calls("/oauth/v2/token")
     assert "redirect_uri" not in token_call.form and token_call.server == world.zoho.accounts_url("eu")
-    stored = ConnectionStore("zoho-aep").require("acme").value
+    stored = ConnectionStore("zoho-aep").require("acme").connection.to_value()
     assert stored["data_center"] == "eu" and stored["zoho_org_id"] == ORG_ID and stored["adobe_sandbox"] == "prod"
     assert json.loads(calls[0]["Detail"]) == {
         "connection": "acme",
@@ -98,7 +98,7 @@ def test_status_lists_connections_from_tags_without_reading_tokens(world: Sandbo
         )
     store = ConnectionStore("zoho-aep")
     store.set_tags("beta", {"zoho-aep:status": "needs-reauth", "zoho-aep:last-error": "zoho-consent-revoked"})
-    from zoho_aep import aws
+    from zoho_aep.adapters import aws
 
     reads: list[str] = []
     aws.client("secretsmanager").meta.events.register(
@@ -124,7 +124,7 @@ def test_status_with_no_connections_says_how_to_start(world: Sandbox, capsys: An
 
 
 def test_link_reads_everything_from_the_deployed_stack(world: Sandbox, capsys: Any) -> None:
-    from zoho_aep import aws
+    from zoho_aep.adapters import aws
 
     template = {
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},

@@ -13,7 +13,7 @@ import pytest
 from cfnlint.decode import decode_str
 
 from local.functions import load_function
-from tests.conftest import PREFIX
+from tests.support.constants import PREFIX
 from tests.support.fakes import FakeClock, LambdaContext
 from tests.support.refresh_world import RefreshWorld
 

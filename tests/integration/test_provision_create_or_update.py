@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 from local.emulators.base import Fault
-from tests.conftest import CLIENT_ID, EU_SECRET
 from tests.support.aep import Bench, FlakyOnce, adobe_fixture, bench_fixture  # noqa: F401
-from zoho_aep import events as ev
-from zoho_aep.adobe.flow import ZOHO_CRM_SPEC_ID
-from zoho_aep.errors import AdobeUnavailable, StoreError
-from zoho_aep.provision import CLAIM_FIELD, CLAIM_SECONDS, etag_tag_value
-from zoho_aep.store import (
+from tests.support.constants import CLIENT_ID, EU_SECRET
+from tests.support.refresh_world import edited
+from zoho_aep.adapters.adobe.flow import ZOHO_CRM_SPEC_ID
+from zoho_aep.domain import events as ev
+from zoho_aep.domain.connection import CLAIM_KEY as CLAIM_FIELD
+from zoho_aep.domain.connection import (
     STATUS_ACTIVE,
     STATUS_NEEDS_REAUTH,
     STATUS_PROVISIONING_FAILED,
@@ -28,6 +28,8 @@ from zoho_aep.store import (
     TAG_STATUS,
     TAG_SUPERSEDED,
 )
+from zoho_aep.domain.errors import AdobeUnavailable, StoreError
+from zoho_aep.usecases.provision import CLAIM_SECONDS, etag_tag_value
 from zoho_aep.wiring import CALLBACK_POLICY
 
 REVOKE_PATH = "/oauth/v2/token/revoke"
@@ -165,6 +167,7 @@ def test_a_lost_create_answer_adopts_what_adobe_created(bench: Bench) -> None:
 def test_a_recorded_id_that_adobe_no_longer_has_is_replaced_by_one_new_connection(bench: Bench) -> None:
     bench.authorize()
     old = bench.provision().base_connection_id
+    assert old is not None
     del bench.adobe.connections[old]  # someone deleted it in the AEP UI
 
     result = bench.provision()
@@ -176,7 +179,9 @@ def test_a_recorded_id_that_adobe_no_longer_has_is_replaced_by_one_new_connectio
 
 def test_a_concurrent_run_holding_the_claim_makes_this_one_retry_later(bench: Bench) -> None:
     bench.authorize()
-    bench.store.write("acme", lambda v: {**v, CLAIM_FIELD: {"id": "other", "until": bench.clock() + 100}})
+    bench.store.write(
+        "acme", lambda v: edited("acme", v, **{CLAIM_FIELD: {"id": "other", "until": bench.clock() + 100}})
+    )
 
     blocked = bench.provision()
 
@@ -309,7 +314,7 @@ def test_a_stale_etag_is_reread_and_the_patch_retried_once(bench: Bench) -> None
 
     result = bench.provision()
 
-    assert result.ok
+    assert result.ok and conn_id is not None
     assert len(bench.flow_calls(f"/connections/{conn_id}", "PATCH")) == 2
     assert len([c for c in bench.flow_calls(f"/connections/{conn_id}", "GET") if c.path.endswith(conn_id)]) == 2
 
@@ -340,7 +345,7 @@ def test_patch_refused_creates_a_new_connection_then_deletes_the_old(bench: Benc
 
     result = bench.provision()
 
-    assert result.ok and result.created and result.base_connection_id != old
+    assert result.ok and result.created and result.base_connection_id is not None and result.base_connection_id != old
     assert list(bench.adobe.connections) == [result.base_connection_id]
     assert bench.adobe.connections[result.base_connection_id]["auth"]["params"]["refreshToken"] == new_refresh
     assert bench.tags()[TAG_BASE_CONNECTION_ID] == result.base_connection_id

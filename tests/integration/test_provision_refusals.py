@@ -22,9 +22,9 @@ from tests.support.aep import (  # noqa: F401
     adobe_secret,
     bench_fixture,
 )
-from zoho_aep import events as ev
-from zoho_aep.provisioning_app import ProvisioningApp, ProvisioningWillRetry
-from zoho_aep.store import (
+from tests.support.refresh_world import edited
+from zoho_aep.domain import events as ev
+from zoho_aep.domain.connection import (
     STATUS_ACTIVE,
     STATUS_NEEDS_REAUTH,
     STATUS_PROVISIONING_FAILED,
@@ -32,6 +32,8 @@ from zoho_aep.store import (
     TAG_LAST_ERROR,
     TAG_STATUS,
 )
+from zoho_aep.domain.errors import ProvisioningWillRetry
+from zoho_aep.edges.adobe_provisioning import ProvisioningApp
 from zoho_aep.wiring import ADOBE_POLICY
 
 SPEC_PATH = FLOW_PREFIX + "/connectionSpecs"
@@ -84,7 +86,7 @@ def test_the_retirement_log_line_tells_the_operator_what_it_means(bench: Bench) 
         "June 2025",
         "dataflows in AEP may stop",
         "retrying cannot help",
-        "the README",
+        "docs/provisioning.md",
     ):
         assert words in line["message"]
 
@@ -202,15 +204,7 @@ def test_a_connection_missing_what_aep_needs_fails_before_any_adobe_call(
 ) -> None:
     bench.authorize()
 
-    def damage(current: dict[str, object] | None) -> dict[str, object]:
-        assert current is not None
-        if value is None:
-            current.pop(field)
-        else:
-            current[field] = value
-        return current
-
-    bench.store.write("acme", damage)
+    bench.store.write("acme", lambda current: edited("acme", current, **{field: value}))
 
     result = bench.provision()
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CLIENT_SECRET, EU_SECRET, PREFIX
+from tests.support.constants import CLIENT_SECRET, EU_SECRET, PREFIX
 from tests.support.fakes import FakeClock
 from tests.support.refresh_world import RefreshWorld
-from zoho_aep import events as ev
-from zoho_aep.connect import iso_utc
-from zoho_aep.refresh import MINT_BUDGET, ZOHO_WINDOW_SECONDS
-from zoho_aep.store import STATUS_ACTIVE, STATUS_PROVISIONING_FAILED
+from zoho_aep.domain import events as ev
+from zoho_aep.domain.connection import STATUS_ACTIVE, STATUS_PROVISIONING_FAILED
+from zoho_aep.domain.times import iso_utc
+from zoho_aep.usecases.refresh.policy import MINT_BUDGET, ZOHO_WINDOW_SECONDS
 
 MINUTE = 60
 DUE = 41 * MINUTE  # after a consent (a 60-minute token), this long until it is inside the 20-minute window

@@ -10,7 +10,7 @@ import pytest
 from local.refresh_step import show_refresh_cycle
 from tests.support.fakes import FakeClock
 from tests.support.refresh_world import RefreshWorld
-from zoho_aep.connect import iso_utc
+from zoho_aep.domain.times import iso_utc
 
 
 @pytest.fixture
@@ -33,5 +33,5 @@ def test_the_demo_step_prints_expiry_before_and_after_with_tokens_masked(world: 
     assert lines[1] == (
         f"  acme: expires {first_expiry} -> {iso_utc(world.clock() + 3600)} [refreshed] access_token *** (replaced)"
     )
-    secrets = (tokens.access_token, tokens.refresh_token, new_access)
+    secrets = [s for s in (tokens.access_token, tokens.refresh_token, new_access) if s]
     assert not any(secret in line for line in lines for secret in secrets)

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from local.emulators.base import Fault
-from tests.conftest import CLIENT_ID, PREFIX
+from tests.support.constants import CLIENT_ID, PREFIX
 from tests.support.fakes import FakeClock
 from tests.support.refresh_world import TOKEN_PATH, RefreshWorld
-from zoho_aep import events as ev
-from zoho_aep.refresh import ZOHO_WINDOW_SECONDS
-from zoho_aep.store import STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REFRESH_FAILING
+from zoho_aep.domain import events as ev
+from zoho_aep.domain.connection import STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REFRESH_FAILING
+from zoho_aep.usecases.refresh.policy import ZOHO_WINDOW_SECONDS
 
 MINUTE = 60
 DUE = 41 * MINUTE  # 19 minutes left: due, and outlives the next cycle (10 minutes)

@@ -15,15 +15,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PREFIX
+from tests.support.constants import PREFIX
 from tests.support.fakes import FakeClock
 from tests.support.refresh_world import RefreshWorld
-from zoho_aep import events as ev
-from zoho_aep.config import load_settings
-from zoho_aep.errors import ConfigError
-from zoho_aep.fanout import MAX_MESSAGE_BYTES, FanOut, Shard, ShardResult, SqsShardQueues, make_shards
-from zoho_aep.store import TAG_LAST_ERROR, TAG_STATUS, ConnectionSummary
-from zoho_aep.token_refresh import RefreshShardApp, record_cycle_metrics
+from zoho_aep.adapters.sqs import SqsShardQueues
+from zoho_aep.config.settings import load_settings
+from zoho_aep.domain import events as ev
+from zoho_aep.domain.connection import TAG_LAST_ERROR, TAG_STATUS, ConnectionSummary
+from zoho_aep.domain.errors import ConfigError, RefreshShardInvalid
+from zoho_aep.edges.token_refresh import RefreshShardApp, record_cycle_metrics
+from zoho_aep.usecases.refresh.messages import MAX_MESSAGE_BYTES, Shard, ShardResult, make_shards
+from zoho_aep.usecases.refresh.planner import FanOut
 from zoho_aep.wiring import refresh_fanout
 
 MINUTE = 60
@@ -239,6 +241,26 @@ def test_an_unreadable_shard_is_refused_without_reading_anything(world: RefreshW
 
     assert answer["shards"] == [{"status": "refused", "reason": "refresh-shard-invalid"}]
     assert sum(world.secret_reads.values()) == 0 and queues.results == []
+
+
+def test_a_shard_carries_every_tag_the_listing_showed_so_workers_decide_as_one_invocation() -> None:
+    tags = {TAG_STATUS: "active", "zoho-aep:a-tag-added-later": "kept", "aep:path": "amazon-s3"}
+    (shard,) = make_shards(
+        "c", [ConnectionSummary("acme", "p/connections/acme", tags)], force=False, not_after=0.0, size=10
+    )
+
+    (received,) = Shard.from_message(shard.to_message(), "p").connections
+
+    assert received.tags == tags
+
+
+def test_a_shard_whose_tags_are_not_aws_tags_is_refused() -> None:
+    body = json.dumps(
+        {"kind": "zoho-aep/refresh-shard", "cycle": "c", "index": 0, "count": 1, "not_after": 1e12, "force": False,
+         "connections": [{"name": "acme", "tags": {"zoho-aep:status": "x" * 257}}]}
+    )  # fmt: skip
+    with pytest.raises(RefreshShardInvalid):
+        Shard.from_message(body, "p")
 
 
 def test_shards_stay_under_the_sqs_message_size() -> None:

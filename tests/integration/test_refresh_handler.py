@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from local.functions import load_function
-from tests.conftest import PREFIX
+from tests.support.constants import PREFIX
 from tests.support.fakes import FakeClock, LambdaContext
 from tests.support.refresh_world import RefreshWorld
-from zoho_aep.errors import BadRequest
+from zoho_aep.domain.errors import BadRequest
 
 APP = Path(__file__).resolve().parents[2] / "functions" / "token_refresh" / "app.py"
 CLASSIC = {"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}

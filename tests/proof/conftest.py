@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from tests.conftest import CLIENT_SECRET, EU_SECRET, STATE_KEY
 from tests.proof.figures import FIGURES
 from tests.support.aep import ADOBE_CLIENT_SECRET
+from tests.support.constants import CLIENT_SECRET, EU_SECRET, STATE_KEY
 from tests.support.leaks import LeakHunt
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -29,18 +29,20 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from tests.conftest import CLIENT_ID, PREFIX
 from tests.proof.figures import FIGURES
 from tests.support.aep import Bench, adobe_fixture, bench_fixture  # noqa: F401
 from tests.support.callback import CallbackHarness
+from tests.support.constants import CLIENT_ID, PREFIX
 from tests.support.refresh_world import RefreshWorld
-from zoho_aep.http import HttpClient
-from zoho_aep.links import verify_state
-from zoho_aep.provision import provision_connection
-from zoho_aep.refresh import _epoch, refresh_due_connections
-from zoho_aep.store import ConnectionStore, WriteResult
+from zoho_aep.adapters.http import HttpClient
+from zoho_aep.adapters.secrets import ConnectionStore, WriteResult
+from zoho_aep.adapters.zoho.oauth import ZohoOAuthClient
+from zoho_aep.domain.connection import Connection
+from zoho_aep.domain.links import verify_state
+from zoho_aep.domain.times import epoch_of as _epoch
+from zoho_aep.usecases.provision import provision_connection
+from zoho_aep.usecases.refresh.cycle import refresh_due_connections
 from zoho_aep.wiring import CALLBACK_POLICY, REFRESH_POLICY
-from zoho_aep.zoho.oauth import ZohoOAuthClient
 
 ROUNDS = 30
 CALLBACKS, REFRESHES, PROVISIONS = 3, 3, 2
@@ -56,13 +58,15 @@ class WriteLedger:
         write = store.write
 
         def marked_write(
-            connection: str, mutate: Callable[[dict[str, Any] | None], dict[str, Any] | None], **kwargs: Any
+            connection: str, mutate: Callable[[Connection | None], Connection | None], **kwargs: Any
         ) -> WriteResult:
             mark = uuid.uuid4().hex
 
-            def marked(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            def marked(current: Connection | None) -> Connection | None:
                 new = mutate(current)
-                return None if new is None else {**new, MARK: [*new.get(MARK, []), mark]}
+                if new is not None:  # a key this version does not know: kept by every writer
+                    new.extra[MARK] = [*new.extra.get(MARK, []), mark]
+                return new
 
             result = write(connection, marked, **kwargs)
             if result.changed:
@@ -86,7 +90,7 @@ class Crowd:
     last_round: list[tuple[str, str]] = field(default_factory=list)
 
     def value(self) -> dict[str, Any]:
-        return self.cb.store.require("acme").value
+        return self.cb.store.require("acme").connection.to_value()
 
     def live_tokens(self) -> set[str]:
         return set(self.cb.zoho.live_refresh_tokens(CLIENT_ID))
@@ -141,7 +145,7 @@ class Crowd:
         return "provisioned" if result.ok else result.reason_code or "failed"
 
     def _nonce(self, query: str | None) -> str:
-        from tests.conftest import STATE_KEY
+        from tests.support.constants import STATE_KEY
 
         state = dict(parse_qsl(query or ""))["state"]
         return verify_state(STATE_KEY, state, self.cb.clock()).nonce

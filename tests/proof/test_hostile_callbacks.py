@@ -29,15 +29,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import PREFIX
 from tests.proof.conftest import PROOF
 from tests.proof.figures import FIGURES
 from tests.support.callback import CallbackHarness
+from tests.support.constants import PREFIX
 from tests.support.fakes import FakeClock, http_event
 from tests.support.leaks import LeakHunt
 from tests.support.network import OutboundConnections, endpoints_of
-from zoho_aep.links import LinkState
-from zoho_aep.pages import SECURITY_HEADERS
+from zoho_aep.domain.datacenters import DataCenterTable
+from zoho_aep.domain.links import LinkState
+from zoho_aep.edges.pages import SECURITY_HEADERS
 
 WRITE_OPERATIONS = frozenset(
     {"CreateSecret", "PutSecretValue", "UpdateSecretVersionStage", "TagResource", "UntagResource", "UpdateSecret"}
@@ -81,7 +82,7 @@ class Edge:
     # ---- material for requests ----------------------------------------------------------------
     def signed_state(self, connection: str = "acme", *, key: str | None = None, age: int = 0) -> str:
         """A state as a connect link carries it (``key`` another stack's, ``age`` seconds past expiry)."""
-        from tests.conftest import STATE_KEY
+        from tests.support.constants import STATE_KEY
 
         now = self.cb.clock() - (15 * 60 + age if age else 0)
         state = LinkState.new(connection, "prod", now).sign(key or STATE_KEY)
@@ -199,7 +200,7 @@ ATTACKER_ORIGINS = [
     "http://[::1]:80",
     "file:///etc/passwd",
 ]
-TABLE_LOCATIONS = ["us", "eu", "in", "au", "jp", "ca", "sa", "cn", "uk"]
+TABLE_LOCATIONS = list(DataCenterTable.builtin())
 LOCATIONS = [*TABLE_LOCATIONS, "US", "xx", "", "us ", "eu\x00", "../us", "com", "us&location=eu"]
 KEYS = ["state", "code", "location", "accounts-server", "error", "error_description", "scope", "STATE", "code[]"]
 ERRORS = ["access_denied", "invalid_request", "unauthorized_client", "server_error", ""]
@@ -255,7 +256,7 @@ def fill(edge: Edge, value: Any, location: str | None, connection: str) -> tuple
         flipped = payload[:-3] + ("A" if payload[-3] != "A" else "B") + payload[-2:]
         return f"{flipped}.{signature}", False
     table = edge.table
-    own = table[location] if location in table else table["us"]
+    own = table[location] if location is not None and location in table else table["us"]
     if value is Slot.OWN_ACCOUNTS:
         return own.accounts_url, False
     return next(dc.accounts_url for dc in table.values() if dc.location != own.location), False

@@ -28,21 +28,21 @@ import pytest
 
 from local.emulators.adobe import FLOW_PREFIX, IMS_TOKEN_PATH
 from local.emulators.base import Emulator, Fault
-from tests.conftest import CLIENT_ID
 from tests.proof.figures import FIGURES
 from tests.support.aep import Bench, adobe_fixture, bench_fixture  # noqa: F401
 from tests.support.aws_faults import AwsFault, AwsFaults, no_backoff
 from tests.support.callback import CallbackHarness
+from tests.support.constants import CLIENT_ID
 from tests.support.fakes import FakeClock
 from tests.support.leaks import LeakHunt
 from tests.support.refresh_world import RefreshWorld
-from zoho_aep import aws
-from zoho_aep import events as ev
-from zoho_aep.events import EventBridgePublisher
-from zoho_aep.http import HttpClient, RetryPolicy
-from zoho_aep.refresh import _epoch
+from zoho_aep.adapters import aws
+from zoho_aep.adapters.events import EventBridgePublisher
+from zoho_aep.adapters.http import HttpClient, RetryPolicy
+from zoho_aep.adapters.zoho.oauth import ZohoOAuthClient
+from zoho_aep.domain import events as ev
+from zoho_aep.domain.times import epoch_of as _epoch
 from zoho_aep.wiring import ADOBE_POLICY, CALLBACK_POLICY, REFRESH_POLICY
-from zoho_aep.zoho.oauth import ZohoOAuthClient
 
 TOKEN = "/oauth/v2/token"
 REVOKE = "/oauth/v2/token/revoke"
@@ -341,7 +341,7 @@ class CallbackWorld:
 
     def stored(self) -> dict[str, Any] | None:
         found = self.cb.store.get("acme")
-        return found.value if found else None
+        return found.connection.to_value() if found else None
 
 
 @pytest.fixture
@@ -689,11 +689,8 @@ def test_the_tables_cover_every_function_and_fault_kind() -> None:
     for fn, kinds in http_kinds.items():
         assert {"status", "hang", "reset", "garbage", "huge"} <= kinds, fn
     assert {"delay"} <= http_kinds["callback"] & http_kinds["refresh"] & http_kinds["provision"]
-    aws_operations = {
-        c.injection.fault.operation
-        for c in [*CALLBACK_CASES, *REFRESH_CASES, *PROVISION_CASES]
-        if isinstance(c.injection, Aws)
-    }
+    every_case: list[Any] = [*CALLBACK_CASES, *REFRESH_CASES, *PROVISION_CASES]
+    aws_operations = {c.injection.fault.operation for c in every_case if isinstance(c.injection, Aws)}
     assert {
         "GetSecretValue",
         "PutSecretValue",

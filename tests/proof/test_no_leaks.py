@@ -26,15 +26,14 @@ from local.emulators.adobe import FLOW_PREFIX, AdobeEmulator
 from local.emulators.base import Fault
 from local.functions import ROOT
 from local.functions import load_function as load_handler
-from tests.conftest import CALLBACK_URL, CLIENT_ID, PREFIX, STATE_KEY
 from tests.support.aep import adobe_fixture, adobe_secret  # noqa: F401
+from tests.support.constants import CALLBACK_URL, CLIENT_ID, PREFIX, STATE_KEY
 from tests.support.fakes import LambdaContext, ListHandler, http_event
 from tests.support.leaks import LeakHunt
-from zoho_aep import aws
-from zoho_aep.config import load_settings
-from zoho_aep.errors import BadRequest
-from zoho_aep.links import build_connect_link
-from zoho_aep.provisioning_app import ProvisioningWillRetry
+from zoho_aep.adapters import aws
+from zoho_aep.config.settings import load_settings
+from zoho_aep.domain.errors import BadRequest, ProvisioningWillRetry
+from zoho_aep.domain.links import build_connect_link
 
 AUTHORIZED = json.loads((ROOT / "events/adobe_provisioning_event.json").read_text())
 EU_ADMIN, US_ADMIN = "admin@acme-eu.example", "admin@acme.example"  # the conftest's two Zoho orgs

@@ -16,20 +16,20 @@ import pytest
 from local.emulators.adobe import FLOW_PREFIX, AdobeEmulator
 from local.emulators.base import Request
 from local.emulators.zoho import ZohoEmulator
-from tests.conftest import CLIENT_ID, PREFIX
+from tests.support.constants import CLIENT_ID, PREFIX
 from tests.support.fakes import FakeClock, ListHandler
-from zoho_aep.adobe.flow import FlowServiceClient
-from zoho_aep.adobe.ims import ImsTokenProvider
-from zoho_aep.config import DEFAULT_SCOPES, Settings, load_settings
-from zoho_aep.connect import ConnectDeps, Grant, store_authorization
-from zoho_aep.events import RecordingPublisher
-from zoho_aep.http import HttpClient, RetryPolicy
-from zoho_aep.links import LinkState
-from zoho_aep.logs import get_logger
-from zoho_aep.provision import ProvisionDeps, ProvisionResult, provision_connection
-from zoho_aep.store import AppSecrets, ConnectionStore
+from zoho_aep.adapters.adobe.flow import FlowServiceClient
+from zoho_aep.adapters.adobe.ims import ImsTokenProvider
+from zoho_aep.adapters.events import RecordingPublisher
+from zoho_aep.adapters.http import HttpClient, RetryPolicy
+from zoho_aep.adapters.logs import get_logger
+from zoho_aep.adapters.secrets import AppSecrets, ConnectionStore
+from zoho_aep.adapters.zoho.oauth import ZohoOAuthClient
+from zoho_aep.config.settings import DEFAULT_SCOPES, Settings, load_settings
+from zoho_aep.domain.links import LinkState
+from zoho_aep.usecases.connect import ConnectDeps, Grant, store_authorization
+from zoho_aep.usecases.provision import ProvisionDeps, ProvisionResult, provision_connection
 from zoho_aep.wiring import ADOBE_POLICY, CALLBACK_POLICY
-from zoho_aep.zoho.oauth import ZohoOAuthClient
 
 ADOBE_CLIENT_ID = "aep-client-id-0001"
 ADOBE_CLIENT_SECRET = "p8e-aep-client-secret-0001"
@@ -167,7 +167,8 @@ class Bench:
 
     # ---- assert ---------------------------------------------------------------------------------
     def secret(self, connection: str = "acme") -> dict[str, Any]:
-        return self.store.require(connection).value
+        """The connection secret's JSON value, as other programs read it."""
+        return self.store.require(connection).connection.to_value()
 
     def tags(self, connection: str = "acme") -> dict[str, str]:
         return self.store.get_tags(connection)

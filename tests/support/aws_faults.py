@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.models import botocore_stubber
@@ -121,7 +121,9 @@ def _aimed(fault: AwsFault, operation: str, secret: str) -> bool:
 
 def _response(url: str, status: int, body: dict[str, Any]) -> AWSResponse:
     raw = MockRawResponse(json.dumps(body).encode())
-    return AWSResponse(url, status, {"Content-Type": "application/x-amz-json-1.1"}, raw)
+    headers = HTTPHeaders()
+    headers["Content-Type"] = "application/x-amz-json-1.1"
+    return AWSResponse(url, status, headers, raw)
 
 
 @contextmanager

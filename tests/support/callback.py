@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.conftest import CALLBACK_URL, CLIENT_ID, PREFIX, STATE_KEY
+from tests.support.constants import CALLBACK_URL, CLIENT_ID, PREFIX, STATE_KEY
 from tests.support.fakes import FakeClock, ListHandler, http_event
-from zoho_aep.callback import CallbackApp
-from zoho_aep.config import load_settings
-from zoho_aep.connect import ConnectDeps
-from zoho_aep.events import RecordingPublisher
-from zoho_aep.http import HttpClient, RetryPolicy
-from zoho_aep.links import build_connect_link
-from zoho_aep.logs import get_logger
-from zoho_aep.store import AppSecrets, ConnectionStore
-from zoho_aep.zoho.oauth import ZohoOAuthClient
+from zoho_aep.adapters.events import RecordingPublisher
+from zoho_aep.adapters.http import HttpClient, RetryPolicy
+from zoho_aep.adapters.logs import get_logger
+from zoho_aep.adapters.secrets import AppSecrets, ConnectionStore
+from zoho_aep.adapters.zoho.oauth import ZohoOAuthClient
+from zoho_aep.config.settings import load_settings
+from zoho_aep.domain.links import build_connect_link
+from zoho_aep.edges.oauth_callback import CallbackApp
+from zoho_aep.usecases.connect import ConnectDeps
 
 # Short timeouts: the emulator answers in milliseconds unless a test makes it hang.
 TEST_POLICY = RetryPolicy(attempts=3, connect_timeout=1.0, read_timeout=0.6, deadline=4.0, backoff_base=0.01)

@@ -10,19 +10,30 @@ import json
 from collections import Counter
 from typing import Any
 
-from tests.conftest import CLIENT_ID, PREFIX
+from tests.support.constants import CLIENT_ID, PREFIX
 from tests.support.fakes import FakeClock, ListHandler
-from zoho_aep.config import DEFAULT_SCOPES, load_settings
-from zoho_aep.connect import ConnectDeps, Grant, store_authorization
-from zoho_aep.events import RecordingPublisher
-from zoho_aep.http import HttpClient, RetryPolicy
-from zoho_aep.links import LinkState
-from zoho_aep.logs import get_logger
-from zoho_aep.refresh import CycleReport, RefreshDeps, refresh_due_connections
-from zoho_aep.store import AppSecrets, ConnectionStore
-from zoho_aep.zoho.oauth import TokenSet, ZohoOAuthClient
+from zoho_aep.adapters.events import RecordingPublisher
+from zoho_aep.adapters.http import HttpClient, RetryPolicy
+from zoho_aep.adapters.logs import get_logger
+from zoho_aep.adapters.secrets import AppSecrets, ConnectionStore
+from zoho_aep.adapters.zoho.oauth import TokenSet, ZohoOAuthClient
+from zoho_aep.config.settings import DEFAULT_SCOPES, load_settings
+from zoho_aep.domain.connection import Connection
+from zoho_aep.domain.links import LinkState
+from zoho_aep.usecases.connect import ConnectDeps, Grant, store_authorization
+from zoho_aep.usecases.refresh.cycle import refresh_due_connections
+from zoho_aep.usecases.refresh.deps import RefreshDeps
+from zoho_aep.usecases.refresh.outcomes import CycleReport
 
 TOKEN_PATH = "/oauth/v2/token"
+
+
+def edited(name: str, current: Connection | None, **fields: Any) -> Connection:
+    """``current`` with some keys of its JSON value replaced (None removes a key)."""
+    value = {**(current.to_value() if current else {}), **fields}
+    return Connection.from_value(name, {k: v for k, v in value.items() if v is not None})
+
+
 # Short timeouts and no backoff sleeps: failure tests stay fast, retries still happen for real.
 TEST_POLICY = RetryPolicy(attempts=3, connect_timeout=1.0, read_timeout=0.3, deadline=5.0, backoff_base=0.0)
 
@@ -90,12 +101,13 @@ class RefreshWorld:
         return refresh_due_connections(self.deps, **kwargs)
 
     def edit(self, name: str, **fields: Any) -> None:
-        """Change fields of a connection's value (as provisioning, or an attacker, would)."""
-        self.store.write(name, lambda current: {**(current or {}), **fields})
+        """Change keys of a connection's JSON value (as provisioning, or an attacker, would)."""
+        self.store.write(name, lambda current: edited(name, current, **fields))
 
     # ---- looking --------------------------------------------------------------------------------
     def value(self, name: str) -> dict[str, Any]:
-        return self.store.require(name).value
+        """The connection secret's JSON value, as other programs read it."""
+        return self.store.require(name).connection.to_value()
 
     def tags(self, name: str) -> dict[str, str]:
         return self.store.get_tags(name)

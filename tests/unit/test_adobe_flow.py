@@ -16,9 +16,11 @@ from tests.support.aep import (  # noqa: F401
     adobe_fixture,
 )
 from tests.support.fakes import FakeClock
-from zoho_aep.adobe.flow import ZOHO_CRM_SPEC_ID, FlowServiceClient, adobe_error
-from zoho_aep.adobe.ims import ImsTokenProvider
-from zoho_aep.errors import (
+from zoho_aep.adapters.adobe.flow import ZOHO_CRM_SPEC_ID, FlowServiceClient, adobe_error
+from zoho_aep.adapters.adobe.ims import ImsTokenProvider
+from zoho_aep.adapters.http import HttpClient, HttpResponse
+from zoho_aep.domain.credentials import AdobeCredentials
+from zoho_aep.domain.errors import (
     AdobeApiKeyInvalid,
     AdobeConnectionInUse,
     AdobeEtagMismatch,
@@ -35,8 +37,6 @@ from zoho_aep.errors import (
     AdobeUnavailable,
     InvalidSandboxName,
 )
-from zoho_aep.http import HttpClient, HttpResponse
-from zoho_aep.store import AdobeCredentials
 from zoho_aep.wiring import ADOBE_POLICY
 
 CREDS = AdobeCredentials(ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_ORG_ID, ADOBE_SCOPES)

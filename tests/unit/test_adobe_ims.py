@@ -14,10 +14,10 @@ from tests.support.aep import (  # noqa: F401
     adobe_fixture,
 )
 from tests.support.fakes import FakeClock
-from zoho_aep.adobe.ims import EXPIRY_MARGIN_SECONDS, ImsTokenProvider, scope_param
-from zoho_aep.errors import AdobeCredentialInvalid, AdobeResponseInvalid, AdobeScopesInvalid, AdobeUnavailable
-from zoho_aep.http import HttpClient
-from zoho_aep.store import AdobeCredentials
+from zoho_aep.adapters.adobe.ims import EXPIRY_MARGIN_SECONDS, ImsTokenProvider, scope_param
+from zoho_aep.adapters.http import HttpClient
+from zoho_aep.domain.credentials import AdobeCredentials
+from zoho_aep.domain.errors import AdobeCredentialInvalid, AdobeResponseInvalid, AdobeScopesInvalid, AdobeUnavailable
 from zoho_aep.wiring import ADOBE_POLICY
 
 CREDS = AdobeCredentials(ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_ORG_ID, ADOBE_SCOPES)

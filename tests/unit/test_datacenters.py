@@ -6,9 +6,12 @@ import json
 
 import pytest
 
-from zoho_aep.errors import ConfigError, LocationUnknown
-from zoho_aep.zoho.datacenters import DataCenterTable, normalise_origin
+from zoho_aep.domain.datacenters import DataCenterTable
+from zoho_aep.domain.errors import ConfigError, LocationUnknown
+from zoho_aep.domain.hosts import normalise_origin
 
+# The table checked against Zoho's documentation (shared/reference/zoho-oauth.md): the one other place the
+# hosts are written down, on purpose.
 EXPECTED_ACCOUNTS = {
     "us": "https://accounts.zoho.com",
     "eu": "https://accounts.zoho.eu",

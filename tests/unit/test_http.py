@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from local.emulators.base import Emulator, Fault, Response
-from zoho_aep.errors import HostNotAllowed
-from zoho_aep.http import HttpClient, RetryPolicy, UpstreamUnavailable, parse_retry_after
+from zoho_aep.adapters.http import HttpClient, RetryPolicy, parse_retry_after
+from zoho_aep.domain.errors import HostNotAllowed, UpstreamUnavailable
 
 
 @pytest.fixture

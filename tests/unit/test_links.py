@@ -8,7 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from zoho_aep.errors import (
+from zoho_aep.domain.datacenters import DataCenterTable
+from zoho_aep.domain.errors import (
     InvalidConnectionName,
     InvalidSandboxName,
     StateExpired,
@@ -16,8 +17,7 @@ from zoho_aep.errors import (
     StateMissing,
     StateSignatureInvalid,
 )
-from zoho_aep.links import LinkState, build_connect_link, verify_state
-from zoho_aep.zoho.datacenters import DataCenterTable
+from zoho_aep.domain.links import LinkState, build_connect_link, verify_state
 
 KEY = "k" * 40
 NOW = 1_795_000_000.0

@@ -6,7 +6,7 @@ import json
 import logging
 
 from tests.support.fakes import ListHandler
-from zoho_aep.logs import MASK, get_logger, register_secret, scrub, scrub_text
+from zoho_aep.adapters.logs import MASK, get_logger, register_secret, scrub, scrub_text
 
 
 def test_sensitive_keys_are_masked_at_any_depth() -> None:
@@ -52,7 +52,7 @@ def test_short_values_are_not_registered_to_avoid_masking_everything() -> None:
 
 
 def test_token_shaped_values_are_masked_by_shape_without_growing_the_registry() -> None:
-    from zoho_aep import logs
+    from zoho_aep.adapters import logs
 
     tokens = [f"1000.{i:032x}.{i + 1:032x}" for i in range(100)]
     before = len(logs._registry._values)  # the registry's size is what every log line pays for

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from zoho_aep import errors
-from zoho_aep.http import HttpResponse
-from zoho_aep.zoho.oauth import ZohoOAuthClient
+from zoho_aep.adapters.http import HttpResponse
+from zoho_aep.adapters.zoho.oauth import ZohoOAuthClient
+from zoho_aep.domain import errors
 
 
 def _answer(body: object, status: int = 200) -> HttpResponse:

@@ -8,8 +8,9 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zoho_aep.adobe.flow import ZOHO_CRM_SPEC_ID
-from zoho_aep.provision import base_connection_body, base_connection_name, etag_tag_value
+from zoho_aep.adapters.adobe.flow import ZOHO_CRM_SPEC_ID
+from zoho_aep.domain.names import base_connection_name
+from zoho_aep.usecases.provision import base_connection_body, etag_tag_value
 
 # What Secrets Manager accepts in a tag value.
 AWS_TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]{0,256}$")

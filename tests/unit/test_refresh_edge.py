@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from zoho_aep.errors import AppSecretMissing, BadRequest, InvalidConnectionName
-from zoho_aep.metrics import get_metrics
-from zoho_aep.refresh import ConnectionOutcome, CycleReport
-from zoho_aep.token_refresh import RefreshApp, RefreshRequest, parse_refresh_event, record_cycle_metrics
+from zoho_aep.adapters.metrics import get_metrics
+from zoho_aep.domain.errors import AppSecretMissing, BadRequest, InvalidConnectionName
+from zoho_aep.edges.token_refresh import RefreshApp, RefreshRequest, parse_refresh_event, record_cycle_metrics
+from zoho_aep.usecases.refresh.outcomes import ConnectionOutcome, CycleReport
 
 CLASSIC = {
     "id": "cdc73f9d-aea9-11e3-9d5a-835b769c0d9c",

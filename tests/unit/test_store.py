@@ -7,10 +7,21 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PREFIX
 from tests.support.aws_faults import AwsFault, AwsFaults, no_backoff
-from zoho_aep.errors import ConfigError, ConnectionPendingDeletion, WriteConflict
-from zoho_aep.store import AppSecrets, ConnectionStore
+from tests.support.constants import PREFIX
+from zoho_aep.adapters.secrets import AppSecrets, ConnectionStore
+from zoho_aep.domain.connection import Connection
+from zoho_aep.domain.errors import ConfigError, ConnectionPendingDeletion, WriteConflict
+
+
+def conn(value: dict[str, Any]) -> Connection:
+    """A connection value holding just these JSON keys (the store's CAS does not care what they mean)."""
+    return Connection.from_value("acme", value)
+
+
+def plain(value: Connection | None) -> dict[str, Any]:
+    """The JSON keys a value holds, without the schema version the store adds."""
+    return {k: v for k, v in (value.to_value() if value else {}).items() if k != "schema"}
 
 
 @pytest.fixture
@@ -20,7 +31,7 @@ def store(sm: Any) -> ConnectionStore:
 
 def test_write_creates_the_secret_with_tags(store: ConnectionStore, sm: Any) -> None:
     result = store.write(
-        "acme", lambda current: {"connection": "acme", "n": 1}, create_tags={"zoho-aep:status": "active"}
+        "acme", lambda current: conn({"connection": "acme", "n": 1}), create_tags={"zoho-aep:status": "active"}
     )
     assert result.created
     assert json.loads(sm.get_secret_value(SecretId=f"{PREFIX}/connections/acme")["SecretString"])["n"] == 1
@@ -28,48 +39,48 @@ def test_write_creates_the_secret_with_tags(store: ConnectionStore, sm: Any) -> 
 
 
 def test_update_moves_awscurrent_to_the_new_version(store: ConnectionStore, sm: Any) -> None:
-    store.write("acme", lambda current: {"n": 1})
-    result = store.write("acme", lambda current: {**(current or {}), "n": 2})
-    assert not result.created and result.previous == {"n": 1}
+    store.write("acme", lambda current: conn({"n": 1}))
+    result = store.write("acme", lambda current: conn({**plain(current), "n": 2}))
+    assert not result.created and plain(result.previous) == {"n": 1}
     stored = store.require("acme")
-    assert stored.value == {"n": 2} and stored.version_id == result.version_id
+    assert plain(stored.connection) == {"n": 2} and stored.version_id == result.version_id
     versions = sm.list_secret_version_ids(SecretId=f"{PREFIX}/connections/acme")["Versions"]
     current = [v["VersionId"] for v in versions if "AWSCURRENT" in v.get("VersionStages", [])]
     assert current == [result.version_id]
 
 
 def test_a_concurrent_writer_between_read_and_write_is_not_lost(store: ConnectionStore) -> None:
-    store.write("acme", lambda current: {"a": 0, "b": 0})
+    store.write("acme", lambda current: conn({"a": 0, "b": 0}))
     interleaved = {"done": False}
 
-    def mutate(current: dict[str, Any] | None) -> dict[str, Any]:
+    def mutate(current: Connection | None) -> Connection:
         assert current is not None
         if not interleaved["done"]:
             interleaved["done"] = True
             # Another function writes after our read, before our compare-and-swap.
-            store.write("acme", lambda other: {**(other or {}), "b": 1})
-        return {**current, "a": 1}
+            store.write("acme", lambda other: conn({**plain(other), "b": 1}))
+        return conn({**plain(current), "a": 1})
 
     store.write("acme", mutate)
-    assert store.require("acme").value == {"a": 1, "b": 1}
+    assert plain(store.require("acme").connection) == {"a": 1, "b": 1}
 
 
 def test_unchanged_value_writes_nothing(store: ConnectionStore, sm: Any) -> None:
-    first = store.write("acme", lambda current: {"n": 1})
+    first = store.write("acme", lambda current: conn({"n": 1}))
     again = store.write("acme", lambda current: current)
     assert not again.changed and again.version_id == first.version_id
 
 
 def test_a_write_whose_stage_move_answer_was_lost_is_applied_once(store: ConnectionStore, sm: Any) -> None:
-    store.write("acme", lambda current: {"n": 0})
+    store.write("acme", lambda current: conn({"n": 0}))
     faults = AwsFaults(sm)
     faults.add(AwsFault("UpdateSecretVersionStage", "lost", times=1))  # done by AWS, answer lost
     calls: list[int] = []
 
-    def increment(current: dict[str, Any] | None) -> dict[str, Any]:
+    def increment(current: Connection | None) -> Connection:
         assert current is not None
-        calls.append(current["n"])
-        return {"n": current["n"] + 1}
+        calls.append(plain(current)["n"])
+        return conn({"n": plain(current)["n"] + 1})
 
     try:
         with no_backoff():
@@ -77,7 +88,7 @@ def test_a_write_whose_stage_move_answer_was_lost_is_applied_once(store: Connect
     finally:
         faults.close()
 
-    assert store.require("acme").value == {"n": 1} and result.changed
+    assert plain(store.require("acme").connection) == {"n": 1} and result.changed
     assert calls == [0], "botocore's retry was refused because the move was done; the change must not repeat"
 
 
@@ -90,56 +101,56 @@ def _count_reads(sm: Any) -> list[str]:
 
 
 def test_a_write_from_the_callers_fresh_read_reads_no_second_time(store: ConnectionStore, sm: Any) -> None:
-    store.write("acme", lambda current: {"n": 1})
+    store.write("acme", lambda current: conn({"n": 1}))
     read = store.require("acme")
     reads = _count_reads(sm)
 
-    store.write("acme", lambda current: {**(current or {}), "n": 2}, read=read)
+    store.write("acme", lambda current: conn({**plain(current), "n": 2}), read=read)
 
     assert reads == []
-    assert store.require("acme").value == {"n": 2}
+    assert plain(store.require("acme").connection) == {"n": 2}
 
 
 def test_a_stale_read_handed_to_write_loses_the_swap_and_nothing_is_lost(store: ConnectionStore) -> None:
-    store.write("acme", lambda current: {"a": 0, "b": 0})
+    store.write("acme", lambda current: conn({"a": 0, "b": 0}))
     stale = store.require("acme")
-    store.write("acme", lambda current: {**(current or {}), "b": 1})  # another function, after our read
+    store.write("acme", lambda current: conn({**plain(current), "b": 1}))  # another function, after our read
 
-    store.write("acme", lambda current: {**(current or {}), "a": 1}, read=stale)
+    store.write("acme", lambda current: conn({**plain(current), "a": 1}), read=stale)
 
-    assert store.require("acme").value == {"a": 1, "b": 1}
+    assert plain(store.require("acme").connection) == {"a": 1, "b": 1}
 
 
 def test_leaving_the_secret_unchanged_is_decided_on_a_fresh_read_only(store: ConnectionStore, sm: Any) -> None:
-    store.write("acme", lambda current: {"n": 1})
+    store.write("acme", lambda current: conn({"n": 1}))
     stale = store.require("acme")
-    store.write("acme", lambda current: {"n": 2})
+    store.write("acme", lambda current: conn({"n": 2}))
     reads = _count_reads(sm)
 
-    result = store.write("acme", lambda current: None if (current or {}).get("n") == 1 else {"n": 3}, read=stale)
+    result = store.write("acme", lambda current: None if plain(current).get("n") == 1 else conn({"n": 3}), read=stale)
 
     assert reads == [f"{PREFIX}/connections/acme"]
-    assert result.changed and store.require("acme").value == {"n": 3}
+    assert result.changed and plain(store.require("acme").connection) == {"n": 3}
 
 
 def test_get_many_reads_current_values_in_one_call_and_leaves_out_what_it_cannot_read(
     store: ConnectionStore, sm: Any
 ) -> None:
-    store.write("acme", lambda current: {"n": 1})
-    store.write("acme", lambda current: {"n": 2})
-    store.write("beta", lambda current: {"n": 3})
+    store.write("acme", lambda current: conn({"n": 1}))
+    store.write("acme", lambda current: conn({"n": 2}))
+    store.write("beta", lambda current: conn({"n": 3}))
     sm.create_secret(Name=f"{PREFIX}/connections/broken", SecretString="not json")
     reads = _count_reads(sm)
 
     found = store.get_many(["acme", "beta", "broken", "gone"])
 
     assert reads == []  # one BatchGetSecretValue, no single reads
-    assert {name: stored.value for name, stored in found.items()} == {"acme": {"n": 2}, "beta": {"n": 3}}
+    assert {name: plain(stored.connection) for name, stored in found.items()} == {"acme": {"n": 2}, "beta": {"n": 3}}
     assert found["acme"].version_id == store.require("acme").version_id
 
 
 def test_get_many_leaves_an_invalid_name_to_be_refused_on_its_own(store: ConnectionStore) -> None:
-    store.write("acme", lambda current: {"n": 1})
+    store.write("acme", lambda current: conn({"n": 1}))
 
     found = store.get_many(["acme", "Not A Name"])
 
@@ -148,12 +159,12 @@ def test_get_many_leaves_an_invalid_name_to_be_refused_on_its_own(store: Connect
 
 def test_losing_every_race_gives_up_with_a_conflict(sm: Any) -> None:
     store = ConnectionStore(PREFIX, sm, max_attempts=3, sleep=lambda s: None)
-    store.write("acme", lambda current: {"n": 0})
+    store.write("acme", lambda current: conn({"n": 0}))
 
-    def always_interleaved(current: dict[str, Any] | None) -> dict[str, Any]:
+    def always_interleaved(current: Connection | None) -> Connection:
         store_other = ConnectionStore(PREFIX, sm, sleep=lambda s: None)
-        store_other.write("acme", lambda other: {"n": (other or {}).get("n", 0) + 1})
-        return {"n": -1}
+        store_other.write("acme", lambda other: conn({"n": plain(other).get("n", 0) + 1}))
+        return conn({"n": -1})
 
     with pytest.raises(WriteConflict):
         store.write("acme", always_interleaved)
@@ -161,7 +172,7 @@ def test_losing_every_race_gives_up_with_a_conflict(sm: Any) -> None:
 
 def test_listing_reads_tags_but_no_secret_value(store: ConnectionStore, sm: Any) -> None:
     for i in range(3):
-        store.write(f"c{i}", lambda current: {"x": 1}, create_tags={"zoho-aep:status": "active"})
+        store.write(f"c{i}", lambda current: conn({"x": 1}), create_tags={"zoho-aep:status": "active"})
     sm.create_secret(Name=f"{PREFIX}/zoho-client", SecretString="{}")
     calls: list[str] = []
     sm.meta.events.register("before-call.secrets-manager", lambda model, **kw: calls.append(model.name))
@@ -172,14 +183,14 @@ def test_listing_reads_tags_but_no_secret_value(store: ConnectionStore, sm: Any)
 
 
 def test_secret_scheduled_for_deletion_is_reported(store: ConnectionStore, sm: Any) -> None:
-    store.write("acme", lambda current: {"n": 1})
+    store.write("acme", lambda current: conn({"n": 1}))
     sm.delete_secret(SecretId=f"{PREFIX}/connections/acme", RecoveryWindowInDays=7)
     with pytest.raises(ConnectionPendingDeletion):
         store.get("acme")
 
 
 def test_tags_are_set_and_removed(store: ConnectionStore) -> None:
-    store.write("acme", lambda current: {"n": 1}, create_tags={"zoho-aep:last-error": "zoho-throttled"})
+    store.write("acme", lambda current: conn({"n": 1}), create_tags={"zoho-aep:last-error": "zoho-throttled"})
     store.set_tags("acme", {"zoho-aep:status": "active"}, remove=("zoho-aep:last-error",))
     assert store.get_tags("acme") == {"zoho-aep:status": "active"}
 
@@ -215,16 +226,16 @@ class _ReplayingClient:
 
 
 def test_a_write_whose_answer_was_lost_is_not_mistaken_for_a_lost_race(sm: Any) -> None:
-    plain = ConnectionStore(PREFIX, sm, sleep=lambda s: None)
-    plain.write("acme", lambda current: {"n": 0})
+    direct = ConnectionStore(PREFIX, sm, sleep=lambda s: None)
+    direct.write("acme", lambda current: conn({"n": 0}))
     store = ConnectionStore(PREFIX, _ReplayingClient(sm), sleep=lambda s: None)
-    runs: list[dict[str, Any] | None] = []
+    runs: list[Connection | None] = []
 
-    def mutate(current: dict[str, Any] | None) -> dict[str, Any]:
+    def mutate(current: Connection | None) -> Connection:
         runs.append(current)
-        return {"n": (current or {}).get("n", 0) + 1}
+        return conn({"n": plain(current).get("n", 0) + 1})
 
     result = store.write("acme", mutate)
 
     assert len(runs) == 1  # mutate ran once: its own write was recognised
-    assert result.changed and plain.require("acme").value == {"n": 1}
+    assert result.changed and plain(direct.require("acme").connection) == {"n": 1}

@@ -1,7 +1,7 @@
-"""``python -m zoho_aep``: the operator's command line (see ``cli.py``)."""
+"""``python -m zoho_aep``: the operator's command line (see ``edges/cli.py``)."""
 
 import sys
 
-from .cli import main
+from .edges.cli import main
 
 sys.exit(main())

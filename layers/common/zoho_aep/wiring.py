@@ -1,20 +1,21 @@
-"""Builds the real adapters from :class:`Settings` (the handlers and the CLI use these)."""
+"""The composition root: builds each use case's real adapters from :class:`Settings` (handlers and CLI use it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .adobe.flow import FlowServiceClient
-from .adobe.ims import ImsTokenProvider
-from .config import Settings
-from .connect import ConnectDeps
-from .events import EventBridgePublisher
-from .fanout import FanOut, SqsShardQueues
-from .http import HttpClient, RetryPolicy
-from .provision import ProvisionDeps
-from .refresh import RefreshDeps
-from .store import AppSecrets, ConnectionStore
-from .zoho.oauth import ZohoOAuthClient
+from .adapters.adobe.flow import FlowServiceClient
+from .adapters.adobe.ims import ImsTokenProvider
+from .adapters.events import EventBridgePublisher
+from .adapters.http import HttpClient, RetryPolicy
+from .adapters.secrets import AppSecrets, ConnectionStore
+from .adapters.sqs import SqsShardQueues
+from .adapters.zoho.oauth import ZohoOAuthClient
+from .config.settings import Settings
+from .usecases.connect import ConnectDeps
+from .usecases.provision import ProvisionDeps
+from .usecases.refresh.deps import RefreshDeps
+from .usecases.refresh.planner import FanOut
 
 # The callback answers a person through API Gateway, which gives up after 29 s: each Zoho call gets
 # at most three short attempts within 9 s, so exchange + org lookup + a revoke fit comfortably.

@@ -1,0 +1,1 @@
+"""Adapters: everything that talks to the outside (AWS, Zoho, Adobe, HTTP, logs), each over one service."""

@@ -1,0 +1,1 @@
+"""Adobe: IMS (OAuth Server-to-Server tokens) and the Experience Platform APIs."""

@@ -1,0 +1,333 @@
+"""Adobe Experience Platform Flow Service API: base connections (create, find, read, patch, delete, explore).
+
+Every call carries ``Authorization``, ``x-api-key``, ``x-gw-ims-org-id`` and ``x-sandbox-name``. The
+sandbox is bound when the client is made and is required: without the header Adobe silently uses
+``prod``, which would put a connection in the wrong sandbox. Passing failures (429, 500, 502, 503,
+504, timeouts) are retried by the HTTP client with capped, jittered backoff that honours
+``Retry-After``; a gateway ``401013`` re-mints the IMS token once and retries once. Both of Adobe's
+error shapes, the gateway's ``{"error_code", "message"}`` and Flow Service's
+``{"type": ".../FLOW-1404-412", "report": {"request-id"}}``, become typed errors carrying Adobe's
+code and request id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from ...domain.credentials import AdobeCredentials
+from ...domain.errors import (
+    AdobeApiKeyInvalid,
+    AdobeConnectionInUse,
+    AdobeError,
+    AdobeEtagMismatch,
+    AdobeNotFound,
+    AdobeOrgNotEntitled,
+    AdobePatchRefused,
+    AdobePermissionMissing,
+    AdobeRequestRefused,
+    AdobeResponseInvalid,
+    AdobeSandboxNotFound,
+    AdobeSpecInvalid,
+    AdobeThrottled,
+    AdobeTokenRejected,
+    AdobeUnavailable,
+    UpstreamUnavailable,
+)
+from ...domain.names import check_sandbox_name
+from ..http import HttpClient, HttpResponse, RetryPolicy
+from .ims import ImsTokenProvider
+
+FLOW_PATH = "/data/foundation/flowservice"
+ZOHO_CRM_SPEC_ID = "929e4450-0237-4ed2-9404-b7e1e0a00309"
+TOKEN_INVALID = "401013"  # noqa: S105  # nosec B105  # a gateway error code, not a secret
+MAX_LIST_PAGES = 50
+
+# Codes Adobe documents; the key is the code's number (Flow codes are "NNNN-HTTP").
+_GATEWAY_ERRORS: dict[str, type[AdobeError]] = {
+    TOKEN_INVALID: AdobeTokenRejected,
+    "403010": AdobeTokenRejected,
+    "403000": AdobeApiKeyInvalid,
+    "403003": AdobeApiKeyInvalid,
+    "403025": AdobeOrgNotEntitled,
+    "403027": AdobeOrgNotEntitled,
+}
+_FLOW_ERRORS: dict[str, type[AdobeError]] = {
+    "1101": AdobeNotFound,
+    "1102": AdobeUnavailable,
+    "1103": AdobeUnavailable,
+    "1104": AdobeUnavailable,
+    "1404": AdobeEtagMismatch,
+    "1413": AdobeSpecInvalid,
+    "1418": AdobeConnectionInUse,
+    "2100": AdobeSandboxNotFound,
+    "2101": AdobeSandboxNotFound,
+    "2118": AdobePermissionMissing,
+    "2121": AdobePermissionMissing,
+}
+# Only meaningful as an answer to PATCH: "this connector cannot be updated in place".
+_PATCH_REFUSED = frozenset({"1300", "1445"})
+
+_SAFE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class BaseConnection:
+    """A base connection as Flow Service reads return it (``auth.params`` is partial there)."""
+
+    id: str
+    name: str
+    etag: str
+    state: str | None = None
+    spec_id: str | None = None
+    created_at: int | None = None
+
+    @classmethod
+    def from_record(cls, record: Any) -> BaseConnection:
+        """Parse one item of a read; raises AdobeResponseInvalid when id or etag is missing."""
+        if not isinstance(record, dict):
+            raise AdobeResponseInvalid("Flow Service returned a connection that is not an object.")
+        conn_id, etag = record.get("id"), record.get("etag")
+        if not isinstance(conn_id, str) or not conn_id or not isinstance(etag, str) or not etag:
+            raise AdobeResponseInvalid("Flow Service returned a connection without id or etag.")
+        spec = record.get("connectionSpec")
+        spec_id = spec.get("id") if isinstance(spec, dict) else None
+        created = record.get("createdAt")
+        return cls(
+            id=conn_id,
+            name=str(record.get("name") or ""),
+            etag=etag,
+            state=record.get("state") if isinstance(record.get("state"), str) else None,
+            spec_id=spec_id if isinstance(spec_id, str) else None,
+            created_at=created if isinstance(created, int) and not isinstance(created, bool) else None,
+        )
+
+
+@dataclass(frozen=True)
+class ConnectionRef:
+    """What create and patch answer: the id and the new etag (literal quotes included)."""
+
+    id: str
+    etag: str
+
+
+def _segment(value: str) -> str:
+    """An id as one URL path segment: ids come from tags and answers, never trusted to be plain."""
+    return quote(value, safe="")
+
+
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+
+
+def _safe(value: Any, pattern: re.Pattern[str]) -> str | None:
+    return value if isinstance(value, str) and pattern.match(value) else None
+
+
+def adobe_error(response: HttpResponse, method: str, what: str) -> AdobeError:
+    """The typed error an Adobe error answer stands for (either shape, or neither)."""
+    body = response.json_or_none()
+    adobe_code: str | None = None
+    request_id = _safe(response.header("x-request-id"), _SAFE_REQUEST_ID)
+    kind: type[AdobeError] | None = None
+    if isinstance(body, dict):
+        if "error_code" in body:  # the API gateway's shape
+            adobe_code = _safe(str(body["error_code"]), _SAFE_CODE)
+            kind = _GATEWAY_ERRORS.get(adobe_code or "")
+        else:  # Flow Service's shape: the code is the tail of "type" (".../FLOW-1404-412")
+            type_uri = body.get("type")
+            if isinstance(type_uri, str) and "FLOW-" in type_uri:
+                adobe_code = _safe(type_uri.rsplit("FLOW-", 1)[1], _SAFE_CODE)
+            adobe_code = adobe_code or _safe(body.get("errorCode"), _SAFE_CODE)
+            report = body.get("report")
+            if isinstance(report, dict):
+                request_id = _safe(report.get("request-id"), _SAFE_REQUEST_ID) or request_id
+            number = (adobe_code or "").split("-", 1)[0]
+            patch_refused = method == "PATCH" and number in _PATCH_REFUSED
+            kind = AdobePatchRefused if patch_refused else _FLOW_ERRORS.get(number)
+    if kind is None:
+        if response.status == 429:
+            kind = AdobeThrottled
+        elif response.status >= 500:
+            kind = AdobeUnavailable
+        elif response.status == 404:
+            kind = AdobeNotFound
+        else:
+            kind = AdobeRequestRefused
+    label = adobe_code or f"HTTP {response.status}"
+    error = kind(
+        f"Adobe refused {what} ({label}).", adobe_code=adobe_code, request_id=request_id, status=response.status
+    )
+    if isinstance(error, AdobeConnectionInUse) and isinstance(body, dict):
+        # Only ids are taken from Adobe's text: which dataflows block the delete, nothing else.
+        text = " ".join(str(body.get(k, "")) for k in ("errorMessage", "message", "detail", "title"))
+        error.flow_ids = sorted(set(_UUID.findall(text)))
+    return error
+
+
+class FlowServiceClient:
+    """Flow Service calls in one AEP sandbox, authenticated with the ``{prefix}/adobe`` credential."""
+
+    def __init__(
+        self,
+        http: HttpClient,
+        platform_url: str,
+        ims: ImsTokenProvider,
+        credentials: Callable[[], AdobeCredentials],
+        sandbox: str,
+    ) -> None:
+        self.http = http
+        self.origin = platform_url.rstrip("/")
+        self.base_url = f"{self.origin}{FLOW_PATH}"
+        self.ims = ims
+        self._credentials = credentials
+        self.sandbox = check_sandbox_name(sandbox)
+
+    # ---- the API ----------------------------------------------------------------------------
+    def get_connection_spec(self, spec_id: str) -> dict[str, Any]:
+        """``GET /connectionSpecs/{id}``: the spec (the answer's single item)."""
+        path = f"/connectionSpecs/{_segment(spec_id)}"
+        body = self._call("GET", path, what="the connection spec read").json_or_none()
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+            raise AdobeResponseInvalid("Flow Service answered the connection spec read without the spec.")
+        return items[0]
+
+    def list_connections(self, properties: Sequence[str] = ()) -> list[BaseConnection]:
+        """``GET /connections`` filtered by ``property`` expressions (ANDed), following every page."""
+        params: list[tuple[str, str]] | None = [("property", p) for p in properties]
+        path: str | None = "/connections"
+        found: list[BaseConnection] = []
+        pages = 0
+        while path is not None:
+            if pages == MAX_LIST_PAGES:
+                raise AdobeResponseInvalid(f"Flow Service's connection list ran past {MAX_LIST_PAGES} pages.")
+            pages += 1
+            body = self._call("GET", path, params=params, what="the connection list").json_or_none()
+            items = body.get("items") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise AdobeResponseInvalid("Flow Service answered the connection list without items.")
+            found.extend(BaseConnection.from_record(item) for item in items)
+            path, params = self._next_page(body), None  # the next link carries the filters itself
+        return found
+
+    def find_connections(self, spec_id: str, name: str) -> list[BaseConnection]:
+        """The base connections of ``spec_id`` called ``name`` in this sandbox, oldest first."""
+        listed = self.list_connections([f"connectionSpec.id=={spec_id}"])
+        matches = [c for c in listed if c.name == name and c.spec_id in (None, spec_id)]
+        return sorted(matches, key=lambda c: (c.created_at is None, c.created_at or 0))
+
+    def get_connection(self, connection_id: str) -> BaseConnection:
+        """``GET /connections/{id}``; the answer is wrapped in ``items`` even for one id."""
+        path = f"/connections/{_segment(connection_id)}"
+        body = self._call("GET", path, what="the connection read").json_or_none()
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise AdobeResponseInvalid("Flow Service answered the connection read without items.")
+        if not items:
+            raise AdobeNotFound("Flow Service has no such connection.")
+        return BaseConnection.from_record(items[0])
+
+    def create_connection(self, body: Mapping[str, Any]) -> ConnectionRef:
+        """``POST /connections``. Sent once, never retried here: Flow Service has no idempotency key,
+        so a retry after a lost answer could create a duplicate. Callers look the name up instead."""
+        policy = self.http.policy.with_(attempts=1)
+        answer = self._call("POST", "/connections", json_body=dict(body), policy=policy, what="the connection create")
+        return self._ref(answer, "create")
+
+    def patch_connection(self, connection_id: str, etag: str, operations: Sequence[Mapping[str, Any]]) -> ConnectionRef:
+        """``PATCH /connections/{id}`` with a JSON-Patch list and ``If-Match`` exactly as Adobe gave it."""
+        answer = self._call(
+            "PATCH",
+            f"/connections/{_segment(connection_id)}",
+            json_body=[dict(op) for op in operations],
+            headers={"If-Match": etag},
+            what="the connection update",
+        )
+        return self._ref(answer, "update")
+
+    def delete_connection(self, connection_id: str) -> None:
+        """``DELETE /connections/{id}``."""
+        self._call("DELETE", f"/connections/{_segment(connection_id)}", what="the connection delete")
+
+    def explore_root(self, connection_id: str) -> list[dict[str, Any]]:
+        """``GET /connections/{id}/explore?objectType=root``: the tables (for Zoho, its modules)."""
+        body = self._call(
+            "GET",
+            f"/connections/{_segment(connection_id)}/explore",
+            params=[("objectType", "root")],
+            what="the connection explore",
+        ).json_or_none()
+        if not isinstance(body, list):
+            raise AdobeResponseInvalid("Flow Service answered explore with something other than a list.")
+        return [item for item in body if isinstance(item, dict)]
+
+    # ---- plumbing ---------------------------------------------------------------------------
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: list[tuple[str, str]] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> HttpResponse:
+        creds = self._credentials()
+        url = self.base_url + path
+        for attempt in (1, 2):
+            token = self.ims.token()
+            sent = {
+                "Authorization": f"Bearer {token}",
+                "x-api-key": creds.client_id,
+                "x-gw-ims-org-id": creds.org_id,
+                "x-sandbox-name": self.sandbox,
+                "Accept": "application/json",
+                **(headers or {}),
+            }
+            try:
+                response = self.http.request(
+                    method, url, headers=sent, params=params, json_body=json_body, policy=policy
+                )
+            except UpstreamUnavailable as exc:
+                if exc.status == 429:
+                    raise AdobeThrottled(f"Adobe kept throttling {what}.", status=429) from exc
+                raise AdobeUnavailable(f"Adobe did not answer {what}.", status=exc.status) from exc
+            if response.status < 300:
+                return response
+            error = adobe_error(response, method, what)
+            if error.adobe_code == TOKEN_INVALID and attempt == 1:
+                # The gateway no longer accepts this token (revoked, or IMS rotated keys): drop it,
+                # mint exactly one new one and try once more.
+                self.ims.invalidate(token)
+                continue
+            raise error
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _next_page(self, body: Mapping[str, Any]) -> str | None:
+        """The next page's path below the Flow Service base, only when it stays on the Platform host."""
+        links = body.get("_links")
+        nxt = links.get("next") if isinstance(links, dict) else None
+        href = nxt.get("href") if isinstance(nxt, dict) else None
+        if not isinstance(href, str) or not href:
+            return None
+        parts = urlsplit(href)
+        if parts.scheme or parts.netloc:
+            if f"{parts.scheme}://{parts.netloc}" != self.origin:
+                raise AdobeResponseInvalid("Flow Service's next page points to another host.")
+            href = href[len(self.origin) :]
+        if not href.startswith(FLOW_PATH + "/"):
+            raise AdobeResponseInvalid("Flow Service's next page points outside the Flow Service API.")
+        return href[len(FLOW_PATH) :]
+
+    def _ref(self, response: HttpResponse, what: str) -> ConnectionRef:
+        body = response.json_or_none()
+        conn_id = body.get("id") if isinstance(body, dict) else None
+        etag = body.get("etag") if isinstance(body, dict) else None
+        if not isinstance(conn_id, str) or not conn_id or not isinstance(etag, str) or not etag:
+            raise AdobeResponseInvalid(f"Flow Service answered the connection {what} without id or etag.")
+        return ConnectionRef(conn_id, etag)

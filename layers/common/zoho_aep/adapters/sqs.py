@@ -1,0 +1,74 @@
+"""The refresh fan-out's queues on SQS: shards go to the workers, their results come back to the planner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..domain.errors import RefreshQueueError
+from . import aws
+from .aws import AwsAdapter, client_errors
+
+RECEIVE_WAIT_SECONDS = 5  # long polling, well under the SQS client's read timeout
+
+
+class ShardQueues(Protocol):
+    """Where shards go and results come back (SQS in AWS; tests hand in an in-memory double)."""
+
+    def send_shard(self, body: str, key: str) -> None: ...
+
+    def send_result(self, body: str) -> None: ...
+
+    def receive_results(self, wait_seconds: int) -> list[tuple[str, str]]: ...
+
+    def delete_result(self, receipt: str) -> None: ...
+
+
+class SqsShardQueues(AwsAdapter):
+    """The shard queue (read by the workers' event source) and the result queue (read by the planner).
+
+    The shard queue is FIFO: each shard is its own message group with its own deduplication id, so
+    shards run in parallel but none is handed to two workers at once (a standard queue may deliver a
+    message twice, and two workers would then refresh the same connections together). Results may
+    arrive twice: the planner counts each shard once.
+    """
+
+    service = "sqs"
+
+    def __init__(self, shard_queue_url: str | None, result_queue_url: str, client: Any = None) -> None:
+        super().__init__(client)
+        self.shard_queue_url = shard_queue_url
+        self.result_queue_url = result_queue_url
+
+    def _call(self, what: str, method: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except client_errors() as exc:
+            raise RefreshQueueError(f"SQS refused to {what} ({aws.error_code(exc) or 'error'}).") from exc
+
+    def send_shard(self, body: str, key: str) -> None:
+        """Send one shard; ``key`` (unique per cycle and shard) is its message group and deduplication id."""
+        if not self.shard_queue_url:
+            raise RefreshQueueError("No shard queue is configured (REFRESH_SHARD_QUEUE_URL).")
+        fifo = {"MessageGroupId": key, "MessageDeduplicationId": key} if self.shard_queue_url.endswith(".fifo") else {}
+        self._call(
+            "send a refresh shard", self.client.send_message, QueueUrl=self.shard_queue_url, MessageBody=body, **fifo
+        )
+
+    def send_result(self, body: str) -> None:
+        self._call("send a shard result", self.client.send_message, QueueUrl=self.result_queue_url, MessageBody=body)
+
+    def receive_results(self, wait_seconds: int) -> list[tuple[str, str]]:
+        answer = self._call(
+            "receive shard results",
+            self.client.receive_message,
+            QueueUrl=self.result_queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=max(0, min(RECEIVE_WAIT_SECONDS, wait_seconds)),
+        )
+        return [(m.get("Body", ""), m["ReceiptHandle"]) for m in answer.get("Messages", [])]
+
+    def delete_result(self, receipt: str) -> None:
+        self._call(
+            "delete a shard result", self.client.delete_message, QueueUrl=self.result_queue_url, ReceiptHandle=receipt
+        )

@@ -1,0 +1,1 @@
+"""Zoho: the OAuth token endpoints and the CRM calls the product makes."""

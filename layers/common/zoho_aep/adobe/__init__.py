@@ -1,1 +1,0 @@
-"""Adobe: IMS (OAuth Server-to-Server tokens) and the Experience Platform Flow Service API."""

@@ -1,0 +1,140 @@
+"""Every setting's default and bounds, in one place: the functions, the template and the docs follow it.
+
+``settings`` reads the environment with these defaults and bounds; a test checks that
+``template.yaml`` declares the same defaults, minimums and maximums for the stack parameters that set
+them, and ``docs/reference.md``'s configuration table is generated from this table (``make docs``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: the variable the functions read and/or the stack parameter that sets it."""
+
+    env: str | None  # None: a stack parameter only (it shapes resources, no function reads it)
+    parameter: str | None  # None: not a stack parameter (tests, sandboxes, or set by the template itself)
+    default: str | int
+    meaning: str
+    low: int | None = None
+    high: int | None = None
+
+
+SECRET_PREFIX = Setting(
+    "SECRET_PREFIX",
+    "SecretPrefix",
+    "zoho-aep",
+    "Prefix of every secret name: {prefix}/zoho-client, .../connections/NAME",
+)
+EVENT_BUS_NAME = Setting(
+    "EVENT_BUS_NAME", "EventBusName", "default", "The EventBridge bus lifecycle events go to (a name)"
+)
+ZOHO_SCOPES = Setting(
+    "ZOHO_SCOPES",
+    "ZohoScopes",
+    "ZohoCRM.modules.READ,ZohoCRM.settings.READ,ZohoCRM.users.READ,ZohoCRM.org.READ",
+    "Comma-separated Zoho scopes that connect links ask for (ZohoCRM.org.READ identifies the org)",
+)
+CALLBACK_URL = Setting(
+    "CALLBACK_URL", "CallbackBaseUrl", "", "The exact redirect URI registered with Zoho (the stack derives it)"
+)
+SECRETS_KMS_KEY_ID = Setting(
+    "SECRETS_KMS_KEY_ID", "SecretsKmsKeyArn", "", "Customer-managed KMS key for new connection secrets (empty: AWS's)"
+)
+ADOBE_IMS_URL = Setting("ADOBE_IMS_URL", None, "https://ims-na1.adobelogin.com", "Adobe IMS origin")
+ADOBE_PLATFORM_URL = Setting(
+    "ADOBE_PLATFORM_URL", None, "https://platform.adobe.io", "Adobe Experience Platform API origin"
+)
+ZOHO_DATA_CENTERS_JSON = Setting(
+    "ZOHO_DATA_CENTERS_JSON",
+    None,
+    "",
+    "Unset in production. Sandboxes and tests only: replaces the built-in data-center table",
+)
+REFRESH_SCHEDULE_MINUTES = Setting(
+    "REFRESH_SCHEDULE_MINUTES",
+    "RefreshScheduleMinutes",
+    10,
+    "Minutes between two token refresh cycles (must be smaller than the window)",
+    low=2,
+    high=30,
+)
+REFRESH_WINDOW_MINUTES = Setting(
+    "REFRESH_WINDOW_MINUTES",
+    "RefreshWindowMinutes",
+    20,
+    "A connection is refreshed when its access token (1 hour) expires within this many minutes",
+    low=3,
+    high=55,
+)
+REFRESH_CONCURRENCY = Setting(
+    "REFRESH_CONCURRENCY",
+    "RefreshConcurrency",
+    8,
+    "Calls to Zoho in flight at once within one refresh invocation",
+    low=1,
+    high=64,
+)
+REFRESH_SHARD_SIZE = Setting(
+    "REFRESH_SHARD_SIZE",
+    "RefreshShardSize",
+    1000,
+    "A cycle with more due connections than this is sent in shards of this size to worker invocations",
+    low=100,
+    high=5000,
+)
+REFRESH_SHARD_WORKERS = Setting(
+    None,
+    "RefreshShardWorkers",
+    10,
+    "Worker invocations refreshing shards at once (the shard queue's maximum concurrency)",
+    low=2,
+    high=100,
+)
+ALARM_EMAIL = Setting(None, "AlarmEmail", "", "An address subscribed to the alarm topic (confirm the mail AWS sends)")
+LOG_RETENTION_DAYS = Setting(None, "LogRetentionDays", 90, "How long function and API access logs are kept (days)")
+REFRESH_SHARD_QUEUE_URL = Setting(
+    "REFRESH_SHARD_QUEUE_URL", None, "", "The planner's shard queue (set by the template on the refresh function)"
+)
+REFRESH_RESULT_QUEUE_URL = Setting(
+    "REFRESH_RESULT_QUEUE_URL", None, "", "Where shard results come back (set by the template on planner and workers)"
+)
+
+ALL = (
+    SECRET_PREFIX,
+    EVENT_BUS_NAME,
+    ZOHO_SCOPES,
+    CALLBACK_URL,
+    SECRETS_KMS_KEY_ID,
+    ADOBE_IMS_URL,
+    ADOBE_PLATFORM_URL,
+    ZOHO_DATA_CENTERS_JSON,
+    REFRESH_SCHEDULE_MINUTES,
+    REFRESH_WINDOW_MINUTES,
+    REFRESH_CONCURRENCY,
+    REFRESH_SHARD_SIZE,
+    REFRESH_SHARD_WORKERS,
+    ALARM_EMAIL,
+    LOG_RETENTION_DAYS,
+    REFRESH_SHARD_QUEUE_URL,
+    REFRESH_RESULT_QUEUE_URL,
+)
+
+DEFAULT_ADOBE_SCOPES = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext"
+
+
+def markdown_table() -> str:
+    """The configuration table of ``docs/reference.md`` (generated: ``make docs``)."""
+    rows = [
+        "| variable | stack parameter | default | bounds | meaning |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for setting in ALL:
+        variable = f"`{setting.env}`" if setting.env else "-"
+        parameter = f"`{setting.parameter}`" if setting.parameter else "-"
+        default = f"`{setting.default}`" if setting.default != "" else "(empty)"
+        bounds = f"{setting.low}-{setting.high}" if setting.low is not None else ""
+        rows.append(f"| {variable} | {parameter} | {default} | {bounds} | {setting.meaning} |")
+    return "\n".join(rows)

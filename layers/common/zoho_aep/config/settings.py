@@ -1,0 +1,166 @@
+"""Settings: the functions' environment, read once at cold start and checked against ``parameters``.
+
+A missing or malformed value raises :class:`ConfigError` naming the variable, so a misconfigured
+function fails at init with a message an operator can act on, not halfway through a callback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ..domain.datacenters import DataCenterTable
+from ..domain.errors import ConfigError
+from ..domain.hosts import check_origin, is_loopback_origin, origin_of
+from . import parameters as p
+from .parameters import Setting
+
+DEFAULT_SCOPES = str(p.ZOHO_SCOPES.default)
+
+_PREFIX = re.compile(r"^[A-Za-z0-9_+=.@-]+(?:/[A-Za-z0-9_+=.@-]+)*$")
+_SCOPE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9_]+)+$")
+_BUS = re.compile(r"^(?:[A-Za-z0-9._-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]+)$")
+
+
+def parse_scopes(text: str, var: str = "ZOHO_SCOPES") -> tuple[str, ...]:
+    scopes = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not scopes:
+        raise ConfigError(f"{var}: at least one scope is needed, e.g. {DEFAULT_SCOPES}")
+    for scope in scopes:
+        if not _SCOPE.match(scope):
+            raise ConfigError(f"{var}: '{scope[:40]}' is not a Zoho scope such as ZohoCRM.modules.READ")
+    return scopes
+
+
+def check_secret_prefix(prefix: str, var: str = "SECRET_PREFIX") -> str:
+    if not prefix or len(prefix) > 200 or not _PREFIX.match(prefix):
+        raise ConfigError(f"{var}: letters, digits, '/_+=.@-' without leading/trailing '/', e.g. zoho-aep")
+    return prefix
+
+
+def check_callback_url(url: str, var: str = "CALLBACK_URL") -> str:
+    """The exact ``redirect_uri`` registered with Zoho: absolute https (http only on loopback)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigError(f"{var}: not a URL") from exc
+    origin = origin_of(url)
+    if not origin or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{var}: must be the absolute https URL registered with Zoho as redirect URI")
+    if origin.startswith("http://") and not is_loopback_origin(origin):
+        raise ConfigError(f"{var}: must use https (plain http only for 127.0.0.x sandboxes)")
+    return url
+
+
+def _queue_url(env: Mapping[str, str], var: str) -> str | None:
+    """An SQS queue URL (https; plain http only to a 127.0.0.x emulator), or None when unset."""
+    url = env.get(var, "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    origin = origin_of(url)
+    if not origin or len(parts.path) < 2 or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{var}: must be an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/name"
+        )
+    check_origin(origin, var)
+    return url
+
+
+def _int(env: Mapping[str, str], setting: Setting) -> int:
+    """A whole number within the setting's bounds (its default when unset)."""
+    var, default, low, high = str(setting.env), int(setting.default), setting.low, setting.high
+    assert low is not None and high is not None  # nosec B101  # our own table, checked by a unit test
+    raw = env.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{var}: must be a whole number") from exc
+    if not low <= value <= high:
+        raise ConfigError(f"{var}: must be between {low} and {high}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the functions read from their environment."""
+
+    secret_prefix: str
+    event_bus_name: str
+    data_centers: DataCenterTable
+    zoho_scopes: tuple[str, ...]
+    callback_url: str | None
+    adobe_ims_url: str
+    adobe_platform_url: str
+    kms_key_id: str | None = None
+    refresh_window_minutes: int = int(p.REFRESH_WINDOW_MINUTES.default)
+    refresh_concurrency: int = int(p.REFRESH_CONCURRENCY.default)
+    schedule_minutes: int = int(p.REFRESH_SCHEDULE_MINUTES.default)
+    # Fan-out of large cycles (``usecases.refresh.planner``): the planner needs both queues, a worker
+    # only the result queue.
+    refresh_shard_queue_url: str | None = None
+    refresh_result_queue_url: str | None = None
+    refresh_shard_size: int = int(p.REFRESH_SHARD_SIZE.default)
+
+    @property
+    def connections_prefix(self) -> str:
+        return f"{self.secret_prefix}/connections/"
+
+    def require_callback_url(self) -> str:
+        if not self.callback_url:
+            raise ConfigError("CALLBACK_URL: not set; it is the redirect URI registered with Zoho")
+        return self.callback_url
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url: bool = False) -> Settings:
+    """Read and validate the environment (``os.environ`` unless given)."""
+    env = os.environ if env is None else env
+    prefix = check_secret_prefix(env.get("SECRET_PREFIX", "").strip() or str(p.SECRET_PREFIX.default))
+    bus = env.get("EVENT_BUS_NAME", "").strip() or str(p.EVENT_BUS_NAME.default)
+    if not _BUS.match(bus):
+        raise ConfigError("EVENT_BUS_NAME: an event bus name or ARN")
+    dc_json = env.get("ZOHO_DATA_CENTERS_JSON", "").strip()
+    table = DataCenterTable.from_json(dc_json) if dc_json else DataCenterTable.builtin()
+    scopes = parse_scopes(env.get("ZOHO_SCOPES", "").strip() or DEFAULT_SCOPES)
+    callback = env.get("CALLBACK_URL", "").strip() or None
+    if callback is not None:
+        callback = check_callback_url(callback)
+    elif require_callback_url:
+        raise ConfigError("CALLBACK_URL: not set; it is the redirect URI registered with Zoho")
+    ims = check_origin(env.get("ADOBE_IMS_URL", "").strip() or str(p.ADOBE_IMS_URL.default), "ADOBE_IMS_URL")
+    platform = check_origin(
+        env.get("ADOBE_PLATFORM_URL", "").strip() or str(p.ADOBE_PLATFORM_URL.default), "ADOBE_PLATFORM_URL"
+    )
+    kms = env.get("SECRETS_KMS_KEY_ID", "").strip() or None
+    window = _int(env, p.REFRESH_WINDOW_MINUTES)
+    schedule = _int(env, p.REFRESH_SCHEDULE_MINUTES)
+    if window <= schedule:
+        # A token that is not due at one cycle must still be alive at the next one.
+        raise ConfigError("REFRESH_WINDOW_MINUTES: must be larger than REFRESH_SCHEDULE_MINUTES")
+    shard_queue = _queue_url(env, "REFRESH_SHARD_QUEUE_URL")
+    result_queue = _queue_url(env, "REFRESH_RESULT_QUEUE_URL")
+    if shard_queue and not result_queue:
+        raise ConfigError(
+            "REFRESH_RESULT_QUEUE_URL: needed with REFRESH_SHARD_QUEUE_URL (shard results come back there)"
+        )
+    return Settings(
+        secret_prefix=prefix,
+        event_bus_name=bus,
+        data_centers=table,
+        zoho_scopes=scopes,
+        callback_url=callback,
+        adobe_ims_url=ims,
+        adobe_platform_url=platform,
+        kms_key_id=kms,
+        refresh_window_minutes=window,
+        refresh_concurrency=_int(env, p.REFRESH_CONCURRENCY),
+        schedule_minutes=schedule,
+        refresh_shard_queue_url=shard_queue,
+        refresh_result_queue_url=result_queue,
+        refresh_shard_size=_int(env, p.REFRESH_SHARD_SIZE),
+    )

@@ -1,0 +1,21 @@
+"""The lifecycle events the product emits (source ``zoho-aep``): their detail-types, a contract.
+
+Details are built by the use cases from names, ids and codes only: no event ever carries a token.
+"""
+
+from __future__ import annotations
+
+SOURCE = "zoho-aep"
+CONNECTION_AUTHORIZED = "Zoho connection authorized"
+BASE_CONNECTION_PROVISIONED = "AEP base connection provisioned"
+PROVISIONING_FAILED = "AEP provisioning failed"
+NEEDS_REAUTHORIZATION = "Zoho connection needs reauthorization"
+CONNECTION_RECOVERED = "Zoho connection recovered"
+
+DETAIL_TYPES = (
+    CONNECTION_AUTHORIZED,
+    BASE_CONNECTION_PROVISIONED,
+    PROVISIONING_FAILED,
+    NEEDS_REAUTHORIZATION,
+    CONNECTION_RECOVERED,
+)

@@ -1,0 +1,1 @@
+"""Use cases: what the product does (connect, refresh, provision, disconnect), over adapters handed in."""
