@@ -1,0 +1,1 @@
+"""Maintenance commands for the repository itself (not shipped): ``python -m tools.docs``."""
