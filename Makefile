@@ -10,7 +10,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 
-.PHONY: install browser demo local test lint format typecheck validate build check security proof proof-figures bench clean
+.PHONY: install browser demo local test test-unit test-integration test-proof test-e2e lint format typecheck validate \
+	build check security proof proof-figures docs bench clean
+
+# The test tiers (every folder of tests/ is in one; tests/unit/test_makefile.py checks it).
+TESTS_UNIT := tests/unit
+TESTS_INTEGRATION := tests/integration tests/emulators
+TESTS_PROOF := tests/proof
+TESTS_E2E := tests/e2e
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -44,9 +51,21 @@ browser:
 local: install
 	$(PY) -m local.run
 
-## Every test suite (unit, integration, emulators, the browser end to end).
+## Every test tier in one run: unit, integration (emulators included), proof, the browser end to end.
 test: install browser
-	$(PY) -m pytest
+	$(PY) -m pytest $(TESTS_UNIT) $(TESTS_INTEGRATION) $(TESTS_PROOF) $(TESTS_E2E)
+
+test-unit: install
+	$(PY) -m pytest $(TESTS_UNIT)
+
+test-integration: install
+	$(PY) -m pytest $(TESTS_INTEGRATION)
+
+test-proof: install
+	$(PY) -m pytest $(TESTS_PROOF)
+
+test-e2e: install browser
+	$(PY) -m pytest $(TESTS_E2E)
 
 ## Speed, cost and scale, measured side by side (not part of `make test`; about 10 minutes).
 ## BENCH_QUICK=1: every code path at toy sizes. Writes docs/benchmarks.{md,png,json}.
@@ -78,12 +97,15 @@ security: install $(CHECKOV_STAMP)
 
 ## The proof suites (hostile callbacks, injected faults, concurrency, leaks, the template) and the static checks.
 ## `make test` runs the same suites among all the others; CI adds `make security`.
-proof: security
-	$(PY) -m pytest tests/proof
+proof: security test-proof
 
 ## Rewrite the figures table of docs/security.md from a run of the proof suites.
 proof-figures: install
 	PROOF_FIGURES_DOC=docs/security.md PROOF_FIGURES_COMMAND="make proof-figures" $(PY) -m pytest -q tests/proof
+
+## Rewrite the tables in docs/ that are generated from the code (a unit test fails while they are stale).
+docs: install
+	$(PY) -m tools.docs
 
 ## What CI runs besides the tests.
 check: lint typecheck validate security
