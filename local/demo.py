@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from local.aep_step import provision_in_emulated_aep
 from local.functions import load_function
 from local.refresh_step import show_refresh_cycle
-from local.sandbox import ADMIN, PREFIX, local_world, seed_app_secrets
+from local.sandbox import ADMIN, ORG_ID, PREFIX, local_world, seed_app_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_KEYS = {"access_token", "refresh_token", "replaced_refresh_token", "revoke_pending", "state_nonces"}
@@ -58,6 +58,31 @@ class _Context:
     memory_limit_in_mb = 256
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:demo"
     aws_request_id = "demo-request"
+
+
+def run_export_step(world: Any, start: float) -> bool:
+    """Step 8: a backfill of the emulated org's modules to the emulated bucket, then a delta."""
+    from local.export_step import DEMO_BUCKET, seed_org, show_export
+    from zoho_aep import wiring
+    from zoho_aep.adapters import aws
+    from zoho_aep.adapters.logs import get_logger
+    from zoho_aep.config.settings import load_settings
+
+    now = {"t": start}
+    world.zoho.clock = lambda: now["t"]
+
+    def advance(seconds: float) -> None:
+        now["t"] += seconds
+
+    aws.client("s3").create_bucket(Bucket=DEMO_BUCKET)
+    seed_org(world.zoho, ORG_ID, before=start - 3600)
+    settings = load_settings({**world.env, "EXPORT_BUCKET": DEMO_BUCKET})
+    deps = wiring.export_deps(settings, get_logger("zoho-export"))
+    deps.clock = deps.refresh.clock = lambda: now["t"]
+    print(f"    Bucket {DEMO_BUCKET}, files under zoho/acme/<Module>/ (gzip CSV, one per Bulk Read page):")
+    return show_export(
+        deps, aws.client("s3"), world.zoho, ORG_ID, "acme", advance=advance, say=lambda x: print(f"    {x}")
+    )
 
 
 def main() -> int:
@@ -131,6 +156,10 @@ def main() -> int:
         deps.clock = lambda: later
         report = show_refresh_cycle(deps, force=False, out=lambda line: print(f"    {line}"))
         if report.count("refreshed") != 1:
+            return 1
+
+        step(8, "The Amazon S3 path: acme's CRM records exported to the stack's bucket (Zoho's Bulk Read).")
+        if not run_export_step(world, later):
             return 1
     print("\nDemo complete.")
     return 0

@@ -7,6 +7,9 @@
    ``RemoveFromVersionId`` check of a stage move before either moves the label; an answer is
    serialised while another call adds a version). In AWS each API call is atomic, so here each call,
    from the backend's work to its serialised answer, holds one lock.
+3. moto's S3 checks a conditional write (``If-Match``, ``If-None-Match``) and then writes, as two
+   steps: two threads can both pass the check. S3 decides a conditional write atomically, so each S3
+   object request holds the same lock.
 """
 
 from __future__ import annotations
@@ -52,4 +55,8 @@ def apply() -> None:
     from moto.secretsmanager.responses import SecretsManagerResponse
 
     SecretsManagerResponse.call_action = _atomic(SecretsManagerResponse.call_action)  # type: ignore[method-assign]
+
+    from moto.s3.responses import S3Response
+
+    S3Response.key_response = _atomic(S3Response.key_response)  # type: ignore[method-assign]
     _applied = True

@@ -63,6 +63,13 @@ def sm(aws: None) -> Any:
 
 
 @pytest.fixture
+def s3(aws: None) -> Any:
+    from zoho_aep.adapters import aws as aws_clients
+
+    return aws_clients.client("s3")
+
+
+@pytest.fixture
 def app_secrets_seeded(sm: Any) -> dict[str, Any]:
     """The three app secrets as an operator would have configured them."""
     zoho_client = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "client_secrets": {"eu": EU_SECRET}}

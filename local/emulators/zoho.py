@@ -32,6 +32,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from zoho_aep.domain.datacenters import DataCenterTable
 
 from .base import Emulator, Request, Response
+from .zoho_crm import CrmRecords, crm_error
 
 __all__ = ["DEFAULT_DATA_CENTERS", "DEFAULT_THROTTLE_DESCRIPTION", "ConsentError", "ZohoEmulator"]
 
@@ -202,6 +203,8 @@ class ZohoEmulator(Emulator):
         self._code_times: dict[str, deque[float]] = {}
         self._refresh: dict[str, _RefreshToken] = {}
         self._access: dict[str, _AccessToken] = {}
+        # The orgs' CRM records and Bulk Read (``zoho_crm``); its clock is this emulator's, whenever set.
+        self.crm = CrmRecords(lambda: self.clock())
 
         self.route("GET", "/oauth/v2/auth", self._auth_page)
         self.route("POST", DECISION_PATH, self._auth_decision)
@@ -210,6 +213,10 @@ class ZohoEmulator(Emulator):
         self.route("GET", "/crm/v8/org", self._crm_org)
         self.route("GET", "/crm/v8/users", self._crm_users)
         self.route("GET", "/crm/v8/settings/modules", self._crm_modules)
+        self.route("GET", "/crm/v8/settings/fields", self._crm_fields)
+        self.route("POST", "/crm/bulk/v8/read", self._bulk_create)
+        self.route("GET", "/crm/bulk/v8/read/", self._bulk_job)
+        self.route("GET", "/crm/v8/", self._crm_module_path)
 
     # ---- lifecycle and addresses --------------------------------------------------------------
     def start(self) -> ZohoEmulator:
@@ -280,6 +287,7 @@ class ZohoEmulator(Emulator):
             if existing is not None and existing.org_id != org_id:
                 raise ValueError(f"user {user} already belongs to org {existing.org_id} ({existing.dc})")
             self._orgs[org_id] = _Org(org_id, dc, company_name)
+            self.crm.add_org(org_id)
             if existing is None:
                 user_id = str(4_876_000_000_000_000 + len(self._users) + 1)
                 self._users[user] = _User(user, dc, org_id, user_id)
@@ -662,6 +670,61 @@ class ZohoEmulator(Emulator):
                 {"users": [{"id": u.user_id, "email": u.email, "full_name": u.full_name} for u in users]}
             )
 
+    def _crm_scoped(self, request: Request, *any_of: str) -> _AccessToken | Response:
+        """A valid token of this DC holding one of ``any_of`` (lower case), else Zoho's 401."""
+        at = self._authenticate(request, ("ZohoCRM.",))
+        if isinstance(at, Response):
+            return at
+        granted = {s.lower() for s in _scopes(at.scope)}
+        if not granted & set(any_of):
+            return _crm_error("OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL")
+        return at
+
+    def _crm_fields(self, request: Request) -> Response:
+        at = self._crm_scoped(
+            request,
+            "zohocrm.settings.fields.read",
+            "zohocrm.settings.fields.all",
+            "zohocrm.settings.read",
+            "zohocrm.settings.all",
+        )
+        return at if isinstance(at, Response) else self.crm.fields(request, at.org_id)
+
+    def _bulk_create(self, request: Request) -> Response:
+        # Zoho: ZohoCRM.bulk.read *and* the module's read scope.
+        at = self._crm_scoped(request, "zohocrm.bulk.read", "zohocrm.bulk.all")
+        if isinstance(at, Response):
+            return at
+        module = _bulk_module(request)
+        if module is not None and not _module_scope(at.scope, module):
+            return _crm_error("OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL")
+        return self.crm.create_job(request, at.org_id, at.user)
+
+    def _bulk_job(self, request: Request) -> Response:
+        parts = request.path.removeprefix("/crm/bulk/v8/read/").split("/")
+        # Zoho: ZohoCRM.bulk.read *or* a module read scope.
+        at = self._crm_scoped(
+            request, "zohocrm.bulk.read", "zohocrm.bulk.all", "zohocrm.modules.read", "zohocrm.modules.all"
+        )
+        if isinstance(at, Response):
+            return at
+        if len(parts) == 1 and parts[0]:
+            return self.crm.job_status(parts[0], at.org_id)
+        if len(parts) == 2 and parts[1] == "result":
+            return self.crm.download(parts[0], at.org_id)
+        return crm_error("INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one", 404)
+
+    def _crm_module_path(self, request: Request) -> Response:
+        parts = request.path.removeprefix("/crm/v8/").split("/")
+        if len(parts) != 2 or parts[1] != "deleted":
+            return crm_error("INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one", 404)
+        at = self._authenticate(request, ("ZohoCRM.",))
+        if isinstance(at, Response):
+            return at
+        if not _module_scope(at.scope, parts[0]):
+            return _crm_error("OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL")
+        return self.crm.deleted_records(request, at.org_id, parts[0])
+
     def _crm_modules(self, request: Request) -> Response:
         at = self._authenticate(request, ("ZohoCRM.settings.", "ZohoCRM.modules."))
         if isinstance(at, Response):
@@ -672,6 +735,27 @@ class ZohoEmulator(Emulator):
 # ---- helpers ------------------------------------------------------------------------------------
 def _crm_error(code: str, message: str) -> Response:
     return Response.json({"code": code, "details": {}, "message": message, "status": "error"}, 401)
+
+
+def _module_scope(scope: str, module: str) -> bool:
+    granted = {s.lower() for s in _scopes(scope)}
+    m = module.lower()
+    return bool(
+        granted
+        & {"zohocrm.modules.read", "zohocrm.modules.all", f"zohocrm.modules.{m}.read", f"zohocrm.modules.{m}.all"}
+    )
+
+
+def _bulk_module(request: Request) -> str | None:
+    """The module a Bulk Read create names (None for a page-token continuation or a garbled body)."""
+    try:
+        body = request.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    query = _obj(_obj(body).get("query"))
+    module = _obj(query.get("module"))
+    name = module.get("api_name")
+    return name if isinstance(name, str) else None
 
 
 def _append_query(url: str, params: list[tuple[str, str]]) -> str:
@@ -764,3 +848,8 @@ def _http_call(method: str, url: str, body: str | None = None) -> tuple[int, dic
         return response.status, {k.lower(): v for k, v in response.getheaders()}, text
     finally:
         conn.close()
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}

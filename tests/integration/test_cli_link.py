@@ -98,4 +98,6 @@ def test_make_demo_script_runs_the_whole_onboarding() -> None:
     assert '"zoho-aep:status": "active"' in result.stdout
     assert "AEP sees 8 Zoho CRM modules" in result.stdout
     assert "1 of 1 connection(s) refreshed" in result.stdout
+    assert "Leads     completed: 1200 records in 3 file(s)" in result.stdout
+    assert "Contacts  0 changed, 1 deleted, 1 new file(s)" in result.stdout
     assert "Demo complete." in result.stdout

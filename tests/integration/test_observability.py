@@ -54,12 +54,19 @@ def world(sm: Any, app_secrets_seeded: Any, zoho: Any, monkeypatch: pytest.Monke
     bench.close()
 
 
-def test_every_service_alarm_watches_a_metric_its_function_emits(world: RefreshWorld, capsys: Any) -> None:
+def test_every_service_alarm_watches_a_metric_its_function_emits(
+    world: RefreshWorld, capsys: Any, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     world.zoho.override_next_token_response(expires_in=600)
     world.consent("acme")
     world.zoho.revoke_consent(world.value("acme")["refresh_token"])  # so the cycle fails and needs re-auth
     load_function("token_refresh").lambda_handler({}, LambdaContext())
     load_function("adobe_provisioning").lambda_handler({"connection": "ghost"}, LambdaContext())
+    # An export that needs a new consent: a lasting failure.
+    world.consent("narrow", scopes="ZohoCRM.modules.READ,ZohoCRM.org.READ")
+    s3.create_bucket(Bucket="zoho-aep-observed")
+    monkeypatch.setenv("EXPORT_BUCKET", "zoho-aep-observed")
+    load_function("zoho_export").lambda_handler({"connection": "narrow", "modules": ["Leads"]}, LambdaContext())
     out = emitted(capsys.readouterr().out)
 
     alarms = resources("AWS::CloudWatch::Alarm")

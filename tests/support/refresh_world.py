@@ -85,9 +85,9 @@ class RefreshWorld:
             self.secret_reads[secret_id] += 1
 
     # ---- acting ---------------------------------------------------------------------------------
-    def consent(self, name: str, *, dc: str = "us", user: str | None = None) -> TokenSet:
+    def consent(self, name: str, *, dc: str = "us", user: str | None = None, scopes: str | None = None) -> TokenSet:
         """A Zoho admin consents for ``name``: real tokens from the emulator, stored as the callback does."""
-        code = self.zoho.issue_self_client_code(CLIENT_ID, dc, DEFAULT_SCOPES, user=user)
+        code = self.zoho.issue_self_client_code(CLIENT_ID, dc, scopes or DEFAULT_SCOPES, user=user)
         creds = self.app_secrets.zoho_client(force=True)
         data_center = self.table[dc]
         tokens = self.oauth.exchange_code(data_center, creds.client_id, creds.secret_for(dc), code, None)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .adapters.adobe.flow import FlowServiceClient
 from .adapters.adobe.ims import ImsTokenProvider
 from .adapters.events import EventBridgePublisher
 from .adapters.http import HttpClient, RetryPolicy
+from .adapters.s3 import ExportBucket
 from .adapters.secrets import AppSecrets, ConnectionStore
-from .adapters.sqs import SqsShardQueues
+from .adapters.sqs import ExportQueue, SqsShardQueues
+from .adapters.zoho.crm import ZohoCrmClient
 from .adapters.zoho.oauth import ZohoOAuthClient
 from .config.settings import Settings
+from .domain.callbacks import callback_url
+from .domain.errors import ExportNotConfigured
+from .domain.export import ExportUnit
 from .usecases.connect import ConnectDeps
+from .usecases.export.callback import BulkCallbackDeps
+from .usecases.export.deps import ExportDeps
 from .usecases.provision import ProvisionDeps
 from .usecases.refresh.deps import RefreshDeps
 from .usecases.refresh.planner import FanOut
@@ -37,6 +45,13 @@ ADOBE_POLICY = RetryPolicy(
     backoff_cap=8.0,
     honour_retry_after=True,
     retry_after_cap=20.0,
+)
+
+
+# The export runs in the background (900 s): Zoho's CRM gets three attempts with long reads (a result
+# download streams for as long as it takes; each read may wait 60 s).
+EXPORT_POLICY = RetryPolicy(
+    attempts=3, connect_timeout=3.05, read_timeout=60.0, deadline=180.0, backoff_base=1.0, backoff_cap=8.0
 )
 
 
@@ -103,3 +118,46 @@ def provision_deps(settings: Settings, logger: Any) -> ProvisionDeps:
         events=EventBridgePublisher(settings.event_bus_name),
         logger=logger,
     )
+
+
+def export_deps(settings: Settings, logger: Any) -> ExportDeps:
+    """The export's adapters: its own token accessor (the refresh's steps), the CRM client, the bucket."""
+    if not settings.export_bucket:
+        raise ExportNotConfigured("EXPORT_BUCKET: not set; it is the stack's export bucket")
+    secrets = app_secrets(settings)
+    refresh = refresh_deps(settings, logger=logger)
+    refresh.fanout = None  # the export refreshes one connection at a time, in this invocation
+    base = settings.export_callback_url
+
+    def callback(connection: str, module: str, run_id: str) -> str:
+        assert base is not None  # nosec B101  # only made when a base is configured
+        return callback_url(base, secrets.state_key(), ExportUnit(connection, module), run_id, time.time())
+
+    return ExportDeps(
+        store=refresh.store,
+        refresh=refresh,
+        crm=ZohoCrmClient(HttpClient(EXPORT_POLICY)),
+        bucket=ExportBucket(settings.export_bucket),
+        events=refresh.events,
+        modules=settings.export_modules,
+        aep_source_path=settings.aep_source_path,
+        queue=ExportQueue(settings.export_queue_url) if settings.export_queue_url else None,
+        callback_url=callback if base else None,
+        logger=logger,
+        overlap_seconds=settings.export_overlap_seconds,
+        schedule_minutes=settings.export_schedule_minutes,
+        org_concurrency=settings.export_org_concurrency,
+        downloads_per_minute=settings.export_downloads_per_minute,
+    )
+
+
+def bulk_callback_deps(settings: Settings) -> BulkCallbackDeps:
+    """Zoho's Bulk Read callback: the state key checks it, the unit queue takes what it names."""
+    secrets = app_secrets(settings)
+
+    def queue() -> ExportQueue:
+        if not settings.export_queue_url:
+            raise ExportNotConfigured("EXPORT_QUEUE_URL: not set; callbacks have nowhere to go")
+        return ExportQueue(settings.export_queue_url)
+
+    return BulkCallbackDeps(secrets.state_key, queue, time.time)

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..domain.errors import HostNotAllowed, UpstreamUnavailable
 from ..domain.hosts import is_loopback_origin, origin_of
@@ -146,11 +146,16 @@ class HttpClient:
         params: Mapping[str, str] | list[tuple[str, str]] | None = None,
         policy: RetryPolicy | None = None,
         before_attempt: Callable[[], None] | None = None,
+        sink: IO[bytes] | None = None,
+        sink_limit: int = 0,
     ) -> HttpResponse:
         """Send one logical request; retry passing failures within the policy; never follow redirects.
 
         Returns the last answer (any status, including a retryable one on the last attempt).
         Raises :class:`UpstreamUnavailable` when no attempt got an answer.
+
+        With ``sink``, a 2xx answer's body is streamed into it (at most ``sink_limit`` bytes), never
+        held in memory; the answer's ``body`` is then empty. Error answers are read as usual.
         """
         import requests
 
@@ -167,7 +172,7 @@ class HttpClient:
             timeout = (min(pol.connect_timeout, remaining), min(pol.read_timeout, remaining))
             wait: float | None = None
             try:
-                response = self._send(method, url, headers, data, json_body, params, timeout)
+                response = self._send(method, url, headers, data, json_body, params, timeout, sink, sink_limit)
             except requests.Timeout:
                 last_error = UpstreamUnavailable("The upstream did not answer in time.", kind="timeout")
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
@@ -204,6 +209,8 @@ class HttpClient:
         json_body: Any,
         params: Mapping[str, str] | list[tuple[str, str]] | None,
         timeout: tuple[float, float],
+        sink: IO[bytes] | None = None,
+        sink_limit: int = 0,
     ) -> HttpResponse:
         raw = _session().request(
             method,
@@ -217,6 +224,8 @@ class HttpClient:
             stream=True,
         )
         try:
+            if sink is not None and 200 <= raw.status_code < 300:
+                return self._stream(raw, url, sink, sink_limit)
             declared = raw.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
                 raise _TooLarge()
@@ -230,6 +239,20 @@ class HttpClient:
         finally:
             raw.close()
         return HttpResponse(status=raw.status_code, headers=dict(raw.headers), body=b"".join(chunks), url=url)
+
+    @staticmethod
+    def _stream(raw: Any, url: str, sink: IO[bytes], limit: int) -> HttpResponse:
+        """Copy a body into ``sink`` in chunks (an attempt starts the sink afresh)."""
+        sink.seek(0)
+        sink.truncate()
+        size = 0
+        for chunk in raw.iter_content(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge()
+            sink.write(chunk)
+        sink.flush()
+        return HttpResponse(status=raw.status_code, headers=dict(raw.headers), body=b"", url=url)
 
 
 class _TooLarge(Exception):

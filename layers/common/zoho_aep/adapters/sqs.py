@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..domain.errors import RefreshQueueError
+from ..domain.errors import ExportQueueError, RefreshQueueError
 from . import aws
 from .aws import AwsAdapter, client_errors
 
@@ -72,3 +72,29 @@ class SqsShardQueues(AwsAdapter):
         self._call(
             "delete a shard result", self.client.delete_message, QueueUrl=self.result_queue_url, ReceiptHandle=receipt
         )
+
+
+class ExportQueue(AwsAdapter):
+    """The export's unit queue: one message per unit to run (a standard queue, so a poll can be delayed)."""
+
+    service = "sqs"
+    MAX_DELAY_SECONDS = 900  # SQS's limit on a message's delay
+
+    def __init__(self, queue_url: str, client: Any = None) -> None:
+        super().__init__(client)
+        self.queue_url = queue_url
+
+    def send(self, bodies: list[str], delay_seconds: int = 0) -> None:
+        """Send messages, ten to a call; a refused one raises ExportQueueError."""
+        delay = max(0, min(self.MAX_DELAY_SECONDS, delay_seconds))
+        for start in range(0, len(bodies), 10):
+            entries = [
+                {"Id": str(i), "MessageBody": body, "DelaySeconds": delay}
+                for i, body in enumerate(bodies[start : start + 10])
+            ]
+            try:
+                answer = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except client_errors() as exc:
+                raise ExportQueueError(f"SQS refused the export units ({aws.error_code(exc) or 'error'}).") from exc
+            if answer.get("Failed"):
+                raise ExportQueueError(f"SQS did not take {len(answer['Failed'])} export unit(s).")

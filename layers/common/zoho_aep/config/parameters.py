@@ -20,6 +20,7 @@ class Setting:
     meaning: str
     low: int | None = None
     high: int | None = None
+    choices: tuple[str, ...] | None = None
 
 
 SECRET_PREFIX = Setting(
@@ -34,8 +35,10 @@ EVENT_BUS_NAME = Setting(
 ZOHO_SCOPES = Setting(
     "ZOHO_SCOPES",
     "ZohoScopes",
-    "ZohoCRM.modules.READ,ZohoCRM.settings.READ,ZohoCRM.users.READ,ZohoCRM.org.READ",
-    "Comma-separated Zoho scopes that connect links ask for (ZohoCRM.org.READ identifies the org)",
+    "ZohoCRM.modules.READ,ZohoCRM.settings.READ,ZohoCRM.settings.fields.READ,ZohoCRM.users.READ,ZohoCRM.org.READ,"
+    "ZohoCRM.bulk.READ",
+    "Comma-separated Zoho scopes that connect links ask for (org.READ identifies the org; the export needs bulk.READ "
+    "and settings.fields.READ)",
 )
 CALLBACK_URL = Setting(
     "CALLBACK_URL", "CallbackBaseUrl", "", "The exact redirect URI registered with Zoho (the stack derives it)"
@@ -93,6 +96,67 @@ REFRESH_SHARD_WORKERS = Setting(
     low=2,
     high=100,
 )
+AEP_SOURCE_PATH = Setting(
+    "AEP_SOURCE_PATH",
+    "AepSourcePath",
+    "auto",
+    "How records reach AEP: auto (Adobe's Zoho CRM source while Adobe serves it, else S3), zoho-crm, amazon-s3",
+    choices=("auto", "zoho-crm", "amazon-s3"),
+)
+EXPORT_MODULES = Setting(
+    "EXPORT_MODULES",
+    "ExportModules",
+    "Leads,Contacts,Accounts,Deals",
+    "Comma-separated Zoho module API names the S3 path exports (any module Bulk Read supports)",
+)
+EXPORT_SCHEDULE_MINUTES = Setting(
+    "EXPORT_SCHEDULE_MINUTES",
+    "ExportScheduleMinutes",
+    180,
+    "Minutes between two exports of every S3-path connection",
+    low=15,
+    high=1440,
+)
+EXPORT_RETENTION_DAYS = Setting(
+    None,
+    "ExportRetentionDays",
+    30,
+    "Days an exported file stays in the bucket (AEP ingests it long before)",
+    low=1,
+    high=3650,
+)
+EXPORT_WORKERS = Setting(
+    None,
+    "ExportWorkers",
+    4,
+    "Export units (one connection and module) running at once across the stack",
+    low=2,
+    high=50,
+)
+EXPORT_ORG_CONCURRENCY = Setting(
+    "EXPORT_ORG_CONCURRENCY",
+    "ExportOrgConcurrency",
+    2,
+    "Export units of one Zoho org running at once (Zoho limits concurrent calls per org)",
+    low=1,
+    high=10,
+)
+EXPORT_DOWNLOADS_PER_MINUTE = Setting(
+    "EXPORT_DOWNLOADS_PER_MINUTE", None, 8, "Bulk Read downloads per org per minute (Zoho allows 10)", low=1, high=10
+)
+EXPORT_OVERLAP_SECONDS = Setting(
+    "EXPORT_OVERLAP_SECONDS",
+    None,
+    600,
+    "How far a delta reaches back before the last window's end (delivery is at least once)",
+    low=0,
+    high=86400,
+)
+EXPORT_BUCKET = Setting("EXPORT_BUCKET", None, "", "The export bucket (set by the template)")
+EXPORT_QUEUE_URL = Setting("EXPORT_QUEUE_URL", None, "", "The export unit queue (set by the template)")
+EXPORT_CALLBACK_URL = Setting(
+    "EXPORT_CALLBACK_URL", None, "", "Where Zoho posts Bulk Read job callbacks (set by the template)"
+)
 ALARM_EMAIL = Setting(None, "AlarmEmail", "", "An address subscribed to the alarm topic (confirm the mail AWS sends)")
 LOG_RETENTION_DAYS = Setting(None, "LogRetentionDays", 90, "How long function and API access logs are kept (days)")
 REFRESH_SHARD_QUEUE_URL = Setting(
@@ -116,6 +180,17 @@ ALL = (
     REFRESH_CONCURRENCY,
     REFRESH_SHARD_SIZE,
     REFRESH_SHARD_WORKERS,
+    AEP_SOURCE_PATH,
+    EXPORT_MODULES,
+    EXPORT_SCHEDULE_MINUTES,
+    EXPORT_RETENTION_DAYS,
+    EXPORT_WORKERS,
+    EXPORT_ORG_CONCURRENCY,
+    EXPORT_DOWNLOADS_PER_MINUTE,
+    EXPORT_OVERLAP_SECONDS,
+    EXPORT_BUCKET,
+    EXPORT_QUEUE_URL,
+    EXPORT_CALLBACK_URL,
     ALARM_EMAIL,
     LOG_RETENTION_DAYS,
     REFRESH_SHARD_QUEUE_URL,
@@ -135,6 +210,6 @@ def markdown_table() -> str:
         variable = f"`{setting.env}`" if setting.env else "-"
         parameter = f"`{setting.parameter}`" if setting.parameter else "-"
         default = f"`{setting.default}`" if setting.default != "" else "(empty)"
-        bounds = f"{setting.low}-{setting.high}" if setting.low is not None else ""
+        bounds = f"{setting.low}-{setting.high}" if setting.low is not None else " / ".join(setting.choices or ())
         rows.append(f"| {variable} | {parameter} | {default} | {bounds} | {setting.meaning} |")
     return "\n".join(rows)

@@ -70,6 +70,52 @@ def _queue_url(env: Mapping[str, str], var: str) -> str | None:
     return url
 
 
+_MODULE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# Zoho's Bulk Read exports every module except these (Zoho's limitations page).
+NOT_BULK_READABLE = frozenset({"Notes", "Attachments", "Emails"})
+
+
+def parse_modules(text: str, var: str = "EXPORT_MODULES") -> tuple[str, ...]:
+    """Zoho module API names, comma-separated, each once, each one Bulk Read can export."""
+    modules = tuple(dict.fromkeys(m.strip() for m in text.split(",") if m.strip()))
+    if not modules:
+        raise ConfigError(f"{var}: at least one Zoho module is needed, e.g. {p.EXPORT_MODULES.default}")
+    for module in modules:
+        if not _MODULE.fullmatch(module):
+            raise ConfigError(f"{var}: '{module[:40]}' is not a Zoho module API name such as Leads")
+        if module in NOT_BULK_READABLE:
+            raise ConfigError(f"{var}: Zoho's Bulk Read cannot export {module}")
+    return modules
+
+
+def _choice(env: Mapping[str, str], setting: Setting) -> str:
+    var, choices = str(setting.env), setting.choices or ()
+    value = env.get(var, "").strip() or str(setting.default)
+    if value not in choices:
+        raise ConfigError(f"{var}: must be one of {', '.join(choices)}")
+    return value
+
+
+def _bucket(env: Mapping[str, str]) -> str | None:
+    name = env.get("EXPORT_BUCKET", "").strip()
+    if name and (not _BUCKET.fullmatch(name) or ".." in name):
+        raise ConfigError("EXPORT_BUCKET: an S3 bucket name (3-63 lower-case letters, digits, dots and dashes)")
+    return name or None
+
+
+def _https_url(env: Mapping[str, str], var: str) -> str | None:
+    """An absolute https URL (plain http only on loopback), or None when unset."""
+    url = env.get(var, "").strip()
+    if not url:
+        return None
+    origin = origin_of(url)
+    if not origin:
+        raise ConfigError(f"{var}: must be an absolute https URL")
+    check_origin(origin, var)
+    return url
+
+
 def _int(env: Mapping[str, str], setting: Setting) -> int:
     """A whole number within the setting's bounds (its default when unset)."""
     var, default, low, high = str(setting.env), int(setting.default), setting.low, setting.high
@@ -106,6 +152,16 @@ class Settings:
     refresh_shard_queue_url: str | None = None
     refresh_result_queue_url: str | None = None
     refresh_shard_size: int = int(p.REFRESH_SHARD_SIZE.default)
+    # The Amazon S3 path (``usecases.export``).
+    aep_source_path: str = str(p.AEP_SOURCE_PATH.default)
+    export_modules: tuple[str, ...] = tuple(str(p.EXPORT_MODULES.default).split(","))
+    export_bucket: str | None = None
+    export_queue_url: str | None = None
+    export_callback_url: str | None = None
+    export_schedule_minutes: int = int(p.EXPORT_SCHEDULE_MINUTES.default)
+    export_overlap_seconds: int = int(p.EXPORT_OVERLAP_SECONDS.default)
+    export_org_concurrency: int = int(p.EXPORT_ORG_CONCURRENCY.default)
+    export_downloads_per_minute: int = int(p.EXPORT_DOWNLOADS_PER_MINUTE.default)
 
     @property
     def connections_prefix(self) -> str:
@@ -163,4 +219,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url:
         refresh_shard_queue_url=shard_queue,
         refresh_result_queue_url=result_queue,
         refresh_shard_size=_int(env, p.REFRESH_SHARD_SIZE),
+        aep_source_path=_choice(env, p.AEP_SOURCE_PATH),
+        export_modules=parse_modules(env.get("EXPORT_MODULES", "").strip() or str(p.EXPORT_MODULES.default)),
+        export_bucket=_bucket(env),
+        export_queue_url=_queue_url(env, "EXPORT_QUEUE_URL"),
+        export_callback_url=_https_url(env, "EXPORT_CALLBACK_URL"),
+        export_schedule_minutes=_int(env, p.EXPORT_SCHEDULE_MINUTES),
+        export_overlap_seconds=_int(env, p.EXPORT_OVERLAP_SECONDS),
+        export_org_concurrency=_int(env, p.EXPORT_ORG_CONCURRENCY),
+        export_downloads_per_minute=_int(env, p.EXPORT_DOWNLOADS_PER_MINUTE),
     )

@@ -35,6 +35,9 @@ TAG_ETAG = "aep:etag"
 TAG_SANDBOX = "aep:sandbox"
 TAG_MODULES = "aep:modules"  # how many Zoho modules AEP saw when provisioning verified the connection
 TAG_SUPERSEDED = "aep:superseded-base-connection-ids"  # replaced but kept: dataflows still use them
+TAG_PATH = "aep:path"  # how the org's records reach AEP: zoho-crm (Adobe's source) or amazon-s3 (our export)
+TAG_EXPORT_STATUS = "zoho-aep:export-status"  # the export's health: ok, failing, needs-consent
+TAG_EXPORT_ERROR = "zoho-aep:export-error"  # the code of the export's last failure
 
 STATUS_ACTIVE = "active"
 STATUS_NEEDS_REAUTH = "needs-reauth"

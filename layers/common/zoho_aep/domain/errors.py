@@ -206,6 +206,19 @@ class RefreshShardInvalid(BadRequest):
     code = "refresh-shard-invalid"
 
 
+class ExportRequestInvalid(BadRequest):
+    """An export invocation's event is not one the function takes."""
+
+    code = "export-request-invalid"
+
+
+class BulkCallbackInvalid(BadRequest):
+    """A request to the Bulk Read callback route that this stack did not sign."""
+
+    code = "bulk-callback-invalid"
+    http_status = 403
+
+
 class ProvisioningInputInvalid(BadRequest):
     code = "provisioning-input-invalid"
 
@@ -302,6 +315,46 @@ class ZohoOrgMismatch(ZohoError):
 
     code = "zoho-org-mismatch"
     http_status = 409
+
+
+class ZohoScopeMissing(ZohoError):
+    """The connection was consented without a scope the export needs; only a new consent adds it."""
+
+    code = "zoho-scope-missing"
+    http_status = 403
+
+
+class ZohoModuleUnsupported(ZohoError):
+    """Zoho does not export this module with Bulk Read (unknown, not permitted, or not supported)."""
+
+    code = "zoho-module-unsupported"
+
+
+class ZohoBulkJobFailed(ZohoError):
+    """A Bulk Read job ended in FAILURE (it is created again for the same window)."""
+
+    code = "zoho-bulk-job-failed"
+    retryable = True
+
+
+class ZohoDownloadThrottled(ZohoError):
+    """Zoho refused a Bulk Read download with 429: 10 per minute per org."""
+
+    code = "zoho-download-throttled"
+    retryable = True
+
+
+class ZohoBulkResultExpired(ZohoError):
+    """A Bulk Read result is no longer downloadable (Zoho keeps results about a day)."""
+
+    code = "zoho-bulk-result-expired"
+    retryable = True
+
+
+class ZohoRequestRefused(ZohoError):
+    """Any other refusal of a CRM call, with Zoho's code in the message: a request Zoho will not take."""
+
+    code = "zoho-request-refused"
 
 
 # ---- Adobe (IMS and Flow Service) ---------------------------------------------------------------
@@ -538,6 +591,46 @@ class ConnectionSchemaUnsupported(ConnectionCorrupt):
 
 class EventPublishFailed(ZohoAepError):
     code = "event-publish-failed"
+    retryable = True
+
+
+class ExportStorageError(ZohoAepError):
+    """S3 refused a read or write of the export bucket."""
+
+    code = "export-storage-error"
+    retryable = True
+
+
+class ExportStateConflict(ZohoAepError):
+    """The unit's state kept changing under us (another invocation): try again."""
+
+    code = "export-state-conflict"
+    retryable = True
+
+
+class ExportInProgress(ZohoAepError):
+    """Another invocation holds this unit's lease; it carries the export on."""
+
+    code = "export-in-progress"
+    retryable = True
+
+
+class ExportStateInvalid(ZohoAepError):
+    """A unit's state object cannot be read (delete it to export the module afresh)."""
+
+    code = "export-state-invalid"
+
+
+class ExportNotConfigured(ConfigError):
+    """No export bucket is configured (EXPORT_BUCKET)."""
+
+    code = "export-not-configured"
+
+
+class ExportQueueError(ZohoAepError):
+    """SQS refused to take an export unit."""
+
+    code = "export-queue-error"
     retryable = True
 
 

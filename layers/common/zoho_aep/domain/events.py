@@ -11,6 +11,8 @@ BASE_CONNECTION_PROVISIONED = "AEP base connection provisioned"
 PROVISIONING_FAILED = "AEP provisioning failed"
 NEEDS_REAUTHORIZATION = "Zoho connection needs reauthorization"
 CONNECTION_RECOVERED = "Zoho connection recovered"
+EXPORT_COMPLETED = "Zoho export completed"
+EXPORT_FAILED = "Zoho export failed"
 
 DETAIL_TYPES = (
     CONNECTION_AUTHORIZED,
@@ -18,4 +20,6 @@ DETAIL_TYPES = (
     PROVISIONING_FAILED,
     NEEDS_REAUTHORIZATION,
     CONNECTION_RECOVERED,
+    EXPORT_COMPLETED,
+    EXPORT_FAILED,
 )

@@ -29,8 +29,11 @@ from ..domain.connection import (
     TAG_BASE_CONNECTION_ID,
     TAG_DATA_CENTER,
     TAG_EXPIRES_AT,
+    TAG_EXPORT_ERROR,
+    TAG_EXPORT_STATUS,
     TAG_LAST_ERROR,
     TAG_ORG_ID,
+    TAG_PATH,
     TAG_SANDBOX,
     TAG_STATUS,
 )
@@ -65,6 +68,7 @@ STACK_OUTPUTS = {
     "SecretPrefix": "SECRET_PREFIX",
     "ZohoScopes": "ZOHO_SCOPES",
     "EventBusName": "EVENT_BUS_NAME",
+    "ExportBucketName": "EXPORT_BUCKET",
 }
 
 
@@ -150,6 +154,8 @@ STATUS_COLUMNS = (
     "expires",
     "sandbox",
     "base_connection",
+    "path",
+    "export",
     "last_error",
 )
 
@@ -170,7 +176,9 @@ def status_rows(store: ConnectionStore, now: float) -> list[dict[str, str | int 
                 "expires": _expires_in(expires, now),
                 "sandbox": tags.get(TAG_SANDBOX),
                 "base_connection": tags.get(TAG_BASE_CONNECTION_ID),
-                "last_error": tags.get(TAG_LAST_ERROR),
+                "path": tags.get(TAG_PATH),
+                "export": tags.get(TAG_EXPORT_STATUS),
+                "last_error": tags.get(TAG_LAST_ERROR) or tags.get(TAG_EXPORT_ERROR),
             }
         )
     return rows
@@ -178,20 +186,72 @@ def status_rows(store: ConnectionStore, now: float) -> list[dict[str, str | int 
 
 def _cmd_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    rows = status_rows(ConnectionStore(settings.secret_prefix), time.time())
+    now = time.time()
+    rows = status_rows(ConnectionStore(settings.secret_prefix), now)
+    exports = export_rows(settings, [str(r["connection"]) for r in rows], now)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        detailed = [{**row, "exports": [e for e in exports if e["connection"] == row["connection"]]} for row in rows]
+        print(json.dumps(detailed, indent=2))
         return EXIT_OK
     if not rows:
         print(f"No connections under {settings.secret_prefix}/connections/ yet. Create one with `zoho-aep link`.")
         return EXIT_OK
-    table = [[str(row.get(col) or "-") for col in STATUS_COLUMNS] for row in rows]
-    headers = [c.upper().replace("_", " ") for c in STATUS_COLUMNS]
+    _print_table(rows, STATUS_COLUMNS)
+    if exports:
+        print()
+        _print_table(exports, EXPORT_COLUMNS)
+    return EXIT_OK
+
+
+def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    table = [[str(row.get(col) if row.get(col) not in (None, "") else "-") for col in columns] for row in rows]
+    headers = [c.upper().replace("_", " ") for c in columns]
     widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in table:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-    return EXIT_OK
+
+
+EXPORT_COLUMNS = ("connection", "module", "last_export", "outcome", "records", "deleted", "files", "reason")
+
+
+def _ago(epoch: int | None, now: float) -> str | None:
+    if epoch is None:
+        return None
+    minutes = max(0, int(now - epoch) // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m ago" if minutes >= 60 else f"{minutes}m ago"
+
+
+def export_rows(settings: Settings, connections: Sequence[str], now: float) -> list[dict[str, Any]]:
+    """Each module's last export, from the units' state objects (the S3 path; no token is read).
+
+    Empty when no export bucket is known (``EXPORT_BUCKET``, or the stack's ``ExportBucketName``).
+    """
+    if not settings.export_bucket:
+        return []
+    from ..adapters.s3 import ExportBucket
+
+    bucket = ExportBucket(settings.export_bucket)
+    rows: list[dict[str, Any]] = []
+    for connection in connections:
+        for state in sorted(bucket.states(connection), key=lambda s: s.module):
+            last = state.last
+            running = state.run is not None and (last is None or last.outcome != "failed")
+            rows.append(
+                {
+                    "connection": connection,
+                    "module": state.module,
+                    "last_export": _ago(last.at, now) if last else None,
+                    "last_export_at": last.at if last else None,
+                    "outcome": "running" if running else (last.outcome if last else None),
+                    "records": last.records if last else None,
+                    "deleted": last.deleted if last else None,
+                    "files": last.files if last else None,
+                    "reason": last.reason_code if last else None,
+                    "watermark": state.watermark,
+                }
+            )
+    return rows
 
 
 def _cmd_import_self_client(args: argparse.Namespace) -> int:
@@ -400,6 +460,29 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    check_connection_name(args.connection)
+    payload: dict[str, Any] = {"connection": args.connection, "full": args.full}
+    if args.module:
+        payload["modules"] = list(dict.fromkeys(args.module))
+    name = _function_name(args, "ZohoExportFunctionName")
+    report = invoke_function(name, payload)
+    exports = [e for e in report.get("exports", []) if isinstance(e, dict)]
+    if report.get("status") == "error" or not exports:
+        print(
+            f"Export did not run for {args.connection}: {report.get('error') or report.get('status')}", file=sys.stderr
+        )
+        return EXIT_FAILED
+    ok = True
+    for item in exports:
+        counts = f"{item.get('records', 0)} records, {item.get('deleted', 0)} deleted, {item.get('files', 0)} files"
+        reason = f" ({item['reason']})" if item.get("reason") else ""
+        later = " - it goes on by itself" if item.get("outcome") in ("pending", "continues", "deferred") else ""
+        print(f"{item.get('connection')}/{item.get('module')}: {item.get('outcome')}{reason}, {counts}{later}")
+        ok = ok and item.get("outcome") != "failed"
+    return EXIT_OK if ok else EXIT_FAILED
+
+
 def _cmd_provision(args: argparse.Namespace) -> int:
     check_connection_name(args.connection)
     name = _function_name(args, "AdobeProvisioningFunctionName")
@@ -538,6 +621,20 @@ def build_parser() -> argparse.ArgumentParser:
         if command == "refresh":
             cmd.add_argument("--if-due", action="store_true", help="refresh only if the token is due (default: force)")
         cmd.set_defaults(func=func)
+
+    export = sub.add_parser(
+        "export",
+        help="export one connection's Zoho modules to the S3 bucket now, through the deployed export function",
+        description="Runs the S3 path's export of one connection now: the modules' records modified since their "
+        "last export (or all of them, with --full), deleted records as tombstones. A Bulk Read job Zoho is still "
+        "running is picked up on its own later.",
+    )
+    export.add_argument("--connection", required=True, help="connection name")
+    export.add_argument("--module", action="append", help="a Zoho module API name (repeatable; default: ExportModules)")
+    export.add_argument("--full", action="store_true", help="export every record again, not only the changes")
+    export.add_argument("--stack", help="the deployed stack (its outputs name the function)")
+    export.add_argument("--function", help="the function name or ARN, instead of --stack")
+    export.set_defaults(func=_cmd_export)
 
     disc = sub.add_parser(
         "disconnect",

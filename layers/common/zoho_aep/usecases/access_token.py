@@ -37,12 +37,16 @@ class AccessGrant:
     api_domain: str
     access_token: str
     expires_at: int
+    scope: str | None = None  # what the consent granted, when Zoho said
 
 
 def valid_access_token(
-    deps: RefreshDeps, name: str, *, min_validity: float = DEFAULT_MIN_VALIDITY_SECONDS
+    deps: RefreshDeps, name: str, *, min_validity: float = DEFAULT_MIN_VALIDITY_SECONDS, force: bool = False
 ) -> AccessGrant:
     """An access token of ``name`` valid for at least ``min_validity`` seconds, refreshed if needed.
+
+    ``force`` mints a new one whatever the stored one's expiry (Zoho refused it: revoked, or one of
+    the 15 a refresh token may have alive was evicted), still within the mint budget.
 
     Raises the typed error of whatever stands in the way: ``connection-needs-reauth`` (consent to
     re-do), Zoho's refusal (revoked consent is marked ``needs-reauth`` on the way, as the refresh
@@ -52,7 +56,7 @@ def valid_access_token(
     # and one another writer has just refreshed is never minted again.
     threshold = min(min_validity, deps.window_minutes * 60 - 60)
     stored = deps.store.require(name)
-    grant = _usable(deps, stored.connection, name, threshold)
+    grant = None if force else _usable(deps, stored.connection, name, threshold)
     if grant is not None:
         return grant
     tags = deps.store.get_tags(name)
@@ -60,7 +64,7 @@ def valid_access_token(
         raise ConnectionNeedsReauth(f"Zoho refused connection {name}'s tokens; it needs a new consent.")
     creds = deps.app_secrets.zoho_client()
     summary = ConnectionSummary(name, deps.store.secret_name(name), tags)
-    outcome = refresh_one(deps, summary, RefreshRun(creds))
+    outcome = refresh_one(deps, summary, RefreshRun(creds, force=force))
     if outcome.outcome in (REFRESHED, NOT_DUE, SUPERSEDED):
         grant = _usable(deps, deps.store.require(name).connection, name, 0.0)
         if grant is not None:
@@ -81,4 +85,4 @@ def _usable(deps: RefreshDeps, value: Connection, name: str, threshold: float) -
     if not value.api_domain or not dc.allows_api_domain(value.api_domain):
         # The access token goes to this host: only ever one of its data center's own.
         raise ZohoApiDomainInvalid(f"Connection {name}'s API host is not one of its data center's.")
-    return AccessGrant(name, dc, normalise_origin(value.api_domain), value.access_token, expires)
+    return AccessGrant(name, dc, normalise_origin(value.api_domain), value.access_token, expires, value.scope)

@@ -23,6 +23,8 @@ from ..domain.connection import (
     STATUS_ACTIVE,
     TAG_DATA_CENTER,
     TAG_EXPIRES_AT,
+    TAG_EXPORT_ERROR,
+    TAG_EXPORT_STATUS,
     TAG_LAST_ERROR,
     TAG_MANAGED,
     TAG_ORG_ID,
@@ -48,6 +50,9 @@ from ..domain.hosts import normalise_origin
 from ..domain.links import LinkState, verify_state
 from ..domain.names import check_connection_name, check_sandbox_name
 from ..domain.times import iso_utc
+
+# Tags a new consent clears: the refresher's failure marks, and the export's consent mark.
+CLEARED_BY_CONSENT = (TAG_LAST_ERROR, TAG_RETRY_AFTER, TAG_EXPORT_STATUS, TAG_EXPORT_ERROR)
 
 
 @dataclass(frozen=True)
@@ -238,7 +243,8 @@ def store_authorization(
         # tried twice, then reported, so the operator can fix the status by hand.
         for _ in range(2):
             try:
-                deps.store.set_tags(grant.connection, tags, remove=(TAG_LAST_ERROR, TAG_RETRY_AFTER))
+                # A new consent may add the scopes an export lacked: its needs-consent mark goes too.
+                deps.store.set_tags(grant.connection, tags, remove=CLEARED_BY_CONSENT)
             except ZohoAepError:
                 continue
             tags_written = True

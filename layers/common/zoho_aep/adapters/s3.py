@@ -1,0 +1,180 @@
+"""The export bucket on S3: the units' state objects (compare-and-swap), staging, and the folders AEP reads.
+
+State objects are written with S3's conditional writes: ``If-Match`` the ETag that was read (or
+``If-None-Match: *`` for a new one), so two invocations can never both think they hold a unit: the
+loser is refused (412), re-reads and decides again. Each write carries its own id in the object's
+metadata, so a write whose answer was lost (botocore's retry is then refused) is recognised on the
+re-read and never applied twice.
+
+A file appears in a folder AEP reads only when it is complete: it is uploaded to ``staging/`` first,
+then copied in, so its last-modified time is the moment it appeared (AEP picks files by it).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ..domain.errors import ExportStateConflict, ExportStorageError
+from ..domain.export import ExportState, ExportUnit, OrgGate, org_state_key
+from . import aws
+from .aws import AwsAdapter, client_errors
+
+T = TypeVar("T")
+_WRITE_ID = "zoho-aep-write"  # object metadata: the id of the write that made this version
+_LOST_RACE = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    last_modified: float
+
+
+class ExportBucket(AwsAdapter):
+    """One export bucket."""
+
+    service = "s3"
+
+    def __init__(
+        self,
+        bucket: str,
+        client: Any = None,
+        *,
+        max_attempts: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(client)
+        self.bucket = bucket
+        self.max_attempts = max_attempts
+        self._sleep = sleep
+
+    # ---- state objects ------------------------------------------------------------------------
+    def _read(self, key: str) -> tuple[Any, str | None, str | None]:
+        """(JSON value, ETag, write id) of ``key``, or (None, None, None) when it does not exist."""
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+        except client_errors() as exc:
+            if aws.error_code(exc) in ("NoSuchKey", "404"):
+                return None, None, None
+            raise ExportStorageError(f"S3 refused to read {key} ({aws.error_code(exc) or 'error'}).") from exc
+        body = answer["Body"].read()
+        try:
+            value = json.loads(body)
+        except ValueError:
+            value = body  # the parser says what is wrong with it
+        return value, answer.get("ETag"), (answer.get("Metadata") or {}).get(_WRITE_ID)
+
+    def _update(
+        self,
+        key: str,
+        parse: Callable[[Any], T],
+        dump: Callable[[T], dict[str, Any]],
+        mutate: Callable[[T | None], T | None],
+    ) -> T | None:
+        """Read-modify-write of one JSON object with compare-and-swap; ``mutate`` may run more than once."""
+        ours: tuple[str, T] | None = None  # the write S3 seemed to refuse (maybe its answer was lost)
+        for attempt in range(self.max_attempts):
+            raw, etag, write_id = self._read(key)
+            current = parse(raw) if raw is not None else None
+            if ours is not None and write_id == ours[0]:
+                return ours[1]  # it had landed
+            new = mutate(parse(raw) if raw is not None else None)
+            if new is None or (current is not None and dump(new) == dump(current)):
+                return current
+            token = uuid.uuid4().hex
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=json.dumps(dump(new), separators=(",", ":"), sort_keys=True).encode(),
+                    ContentType="application/json",
+                    Metadata={_WRITE_ID: token},
+                    **condition,
+                )
+                return new
+            except client_errors() as exc:
+                if aws.error_code(exc) not in _LOST_RACE:
+                    raise ExportStorageError(f"S3 refused to write {key} ({aws.error_code(exc) or 'error'}).") from exc
+                ours = (token, new)
+            self._sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311  # nosec B311  # jitter
+        raise ExportStateConflict(f"The export state {key} kept changing under us; try again.")
+
+    def read_state(self, unit: ExportUnit) -> ExportState | None:
+        raw, _, _ = self._read(unit.state_key)
+        return None if raw is None else ExportState.from_value(unit, raw)
+
+    def update_state(
+        self, unit: ExportUnit, mutate: Callable[[ExportState | None], ExportState | None]
+    ) -> ExportState | None:
+        """Compare-and-swap the unit's state (``mutate`` gets a private copy, None when there is none)."""
+        return self._update(unit.state_key, lambda raw: ExportState.from_value(unit, raw), ExportState.to_value, mutate)
+
+    def update_gate(self, connection: str, mutate: Callable[[OrgGate | None], OrgGate | None]) -> OrgGate | None:
+        return self._update(
+            org_state_key(connection), lambda raw: OrgGate.from_value(connection, raw), OrgGate.to_value, mutate
+        )
+
+    def states(self, connection: str) -> list[ExportState]:
+        """Every unit state of one connection (what ``zoho-aep status`` shows)."""
+        found: list[ExportState] = []
+        for item in self.objects(f"state/{connection}/"):
+            module = item.key.rsplit("/", 1)[1].removesuffix(".json")
+            if module.startswith("_"):
+                continue  # the org gate
+            state = self.read_state(ExportUnit(connection, module))
+            if state is not None:
+                found.append(state)
+        return found
+
+    # ---- files --------------------------------------------------------------------------------
+    def upload(self, key: str, path: str) -> None:
+        """Upload a local file (streamed; multipart when large). The bucket's KMS key encrypts it."""
+        try:
+            self.client.upload_file(path, self.bucket, key, ExtraArgs={"ContentType": "application/gzip"})
+        except client_errors() as exc:
+            raise ExportStorageError(f"S3 refused to store {key} ({aws.error_code(exc) or 'error'}).") from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+        except client_errors() as exc:
+            if aws.error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise ExportStorageError(f"S3 refused to look at {key} ({aws.error_code(exc) or 'error'}).") from exc
+        return True
+
+    def copy(self, source: str, target: str) -> None:
+        """Copy within the bucket: ``target`` appears whole, last modified now."""
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": source})
+        except client_errors() as exc:
+            raise ExportStorageError(f"S3 refused to copy {source} ({aws.error_code(exc) or 'error'}).") from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except client_errors() as exc:
+            raise ExportStorageError(f"S3 refused to delete {key} ({aws.error_code(exc) or 'error'}).") from exc
+
+    def objects(self, prefix: str) -> Iterator[StoredObject]:
+        """The objects below ``prefix``, in key order."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        while True:
+            try:
+                page = self.client.list_objects_v2(**kwargs)
+            except client_errors() as exc:
+                raise ExportStorageError(f"S3 refused to list {prefix} ({aws.error_code(exc) or 'error'}).") from exc
+            for item in page.get("Contents", []):
+                modified = item.get("LastModified")
+                yield StoredObject(item["Key"], int(item.get("Size", 0)), modified.timestamp() if modified else 0.0)
+            if not page.get("IsTruncated"):
+                return
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
