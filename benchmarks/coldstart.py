@@ -27,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from py_compile import PycInvalidationMode
 
-HANDLERS = ("oauth_callback", "token_refresh", "adobe_provisioning")
+HANDLERS = ("oauth_callback", "token_refresh", "adobe_provisioning", "zoho_export")
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})  # the layer's build does not bundle them
 CALLBACK_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/oauth/callback"
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -64,6 +64,16 @@ def lambda_env(function: str) -> dict[str, str]:
                 "REFRESH_SHARD_SIZE": "1000",
                 "REFRESH_SHARD_QUEUE_URL": f"{queue}-shards",
                 "REFRESH_RESULT_QUEUE_URL": f"{queue}-results",
+            }
+        )
+    if function == "zoho_export":
+        env.update(
+            {
+                "EXPORT_BUCKET": "zoho-aep-export-123456789012",
+                "EXPORT_MODULES": "Leads,Contacts,Accounts,Deals",
+                "EXPORT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/zoho-aep-export-units",
+                "EXPORT_CALLBACK_URL": "https://abc123.execute-api.us-east-1.amazonaws.com/zoho/bulk-callback",
+                "AEP_SOURCE_PATH": "auto",
             }
         )
     return env

@@ -44,7 +44,51 @@ def fanout(args: dict[str, Any]) -> dict[str, Any]:
     return {"runs": [r.as_dict() for r in runs], "delay_s": args["delay"], "aws_latency_ms": args["aws_latency_ms"]}
 
 
-SECTIONS = {"refresh": refresh, "callback": callback, "fanout": fanout}
+def export_page(args: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks import export_bench
+    from benchmarks.world import world
+
+    with world(aws_latency_ms=args["aws_latency_ms"]) as the_world:
+        result = export_bench.measure_page(
+            the_world, records=args["records"], delay=args["delay"], changed=args["changed"], deleted=args["deleted"]
+        )
+    return {**result, "aws_latency_ms": args["aws_latency_ms"]}
+
+
+def export_tick(args: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks import export_bench
+    from benchmarks.world import world
+
+    with world(aws_latency_ms=args["aws_latency_ms"]) as the_world:
+        result = export_bench.measure_tick(the_world, connections=args["connections"], modules=args["modules"])
+    return {**result, "aws_latency_ms": args["aws_latency_ms"]}
+
+
+def export_fanout(args: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks import export_bench
+    from benchmarks.world import world
+
+    with world(aws_latency_ms=args["aws_latency_ms"]) as the_world:
+        result = export_bench.measure_fanout(
+            the_world,
+            connections=args["connections"],
+            modules=args["modules"],
+            workers=args["workers"],
+            delay=args["delay"],
+            records=args["records"],
+            changed=args["changed"],
+        )
+    return {**result, "aws_latency_ms": args["aws_latency_ms"]}
+
+
+SECTIONS = {
+    "refresh": refresh,
+    "callback": callback,
+    "fanout": fanout,
+    "export_page": export_page,
+    "export_tick": export_tick,
+    "export_fanout": export_fanout,
+}
 
 
 def main() -> None:

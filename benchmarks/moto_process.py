@@ -1,9 +1,10 @@
 """moto's server in its own process, as AWS would be: ``python -m benchmarks.moto_process [LATENCY_MS]``.
 
 Prints the port on the first line of stdout, then serves until its stdin closes. moto's known gap is
-patched as in the tests (see ``tests/support/moto_patches.py``), and its secret lookups are indexed by
-name (see ``_index_secrets_by_name``). Keeping moto out of the benchmark's process means its request
-handling does not compete with the product for one interpreter lock.
+patched as in the tests (see ``local/moto_patches.py``), its secret lookups are indexed by name (see
+``_index_secrets_by_name``) and its queues do not count themselves on every send
+(``_send_without_counting``). Keeping moto out of the benchmark's process means its request handling
+does not compete with the product for one interpreter lock.
 ``LATENCY_MS`` delays every AWS answer (not moto's own ``/moto-api``), like a real service's round trip.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -53,6 +55,36 @@ def _index_secrets_by_name() -> None:
     SecretsStore.get = get  # type: ignore[method-assign]
 
 
+def _send_without_counting() -> None:
+    """moto builds every queue attribute, message counts included (a scan of the queue), for each
+    message it takes: sending N messages costs O(N^2). SQS does not slow down with its queue's length,
+    so while moto takes a message its counts read 0 (they are not part of what a send answers)."""
+    from moto.sqs.models import Queue, SQSBackend
+
+    sending = threading.local()
+    for name in (
+        "approximate_number_of_messages",
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+    ):
+        counted = getattr(Queue, name).fget
+
+        def count(self: Any, _counted: Any = counted) -> int:
+            return 0 if getattr(sending, "active", False) else int(_counted(self))
+
+        setattr(Queue, name, property(count))
+    send = SQSBackend.send_message
+
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sending.active = True
+        try:
+            return send(self, *args, **kwargs)
+        finally:
+            sending.active = False
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+
+
 def main() -> None:
     from moto.server import ThreadedMotoServer
 
@@ -60,6 +92,7 @@ def main() -> None:
 
     moto_patches.apply()
     _index_secrets_by_name()
+    _send_without_counting()
     latency_ms = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
     if latency_ms > 0:
         _add_latency(latency_ms / 1000)

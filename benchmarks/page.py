@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks import cost
+from benchmarks import cost, report
 from benchmarks.coldstart import HANDLERS
 from benchmarks.report import (
     LAMBDA_TIMEOUT_S,
@@ -41,6 +41,7 @@ def page(results: dict[str, Any], summary: list[Row]) -> str:
         _size(results),
         _cost(results),
         _beyond(results),
+        _export(results),
         _readme_text(results),
         _reproduce(),
     ]
@@ -403,6 +404,155 @@ Functions executions may overlap and have no singleton. (3) Cost: SQS requests c
 and a cycle that does not fan out costs nothing extra; a Standard workflow bills every state
 transition of every cycle. (4) Nothing new to learn: the same function code, one more handler. What
 Step Functions would give (a visual per-shard trace) the cycle's log line and metrics give here.
+"""
+
+
+def _export(results: dict[str, Any]) -> str:
+    if "export" not in results:
+        return ""
+    pages = sorted(results["export"]["pages"], key=lambda p: p["records"])
+    small, large = pages[0], pages[-1]
+    tick = results["export"]["tick"]
+    page_rows = [
+        [
+            f"{p['records']:,}",
+            f"{p['wall_s']:.1f} s",
+            f"{p['records_per_s']:,.0f}/s",
+            mb(p["rss_peak_bytes"]),
+            mb(p["rss_peak_bytes"] - p["rss_before_bytes"]),
+            f"{p['files']} ({mb(p['stored_bytes'])}, {p['bytes_per_record']:.1f} B/record)",
+            f"{sum(p['calls'].values())}: {report.calls_text(p['calls'])}",
+        ]
+        for p in pages
+    ]
+    delta_rows = [
+        [
+            f"{p['records']:,}",
+            f"{p['delta']['exported']:,} + {p['delta']['tombstones']} tombstones",
+            f"{p['delta']['wall_s']:.1f} s",
+            f"{p['delta']['files']} ({mb(p['delta']['stored_bytes'])})",
+            f"{sum(p['delta']['calls'].values())}: {report.calls_text(p['delta']['calls'])}",
+        ]
+        for p in pages
+    ]
+    fan_rows = [
+        [
+            run["phase"],
+            str(run["workers"]),
+            str(run["units"]),
+            f"{run['wall_s']:.1f} s",
+            f"{run['units_per_s']:.2f}/s",
+            f"{run['unit_s_per_worker']:.1f} s",
+            ", ".join(f"{k} {v}" for k, v in sorted(run["outcomes"].items())),
+        ]
+        for item in results["export"]["fanout"]
+        for run in item["runs"]
+    ]
+    unit_s = report.export_unit_seconds(results)
+    per_default = report.export_units_per_tick(results, report.EXPORT_WORKERS_DEFAULT)
+    per_max = report.export_units_per_tick(results, report.EXPORT_WORKERS_MAX)
+    tick_capacity = report.export_tick_capacity(results)
+    model = results["export_cost"]
+    p = model["prices"]
+    items = list(model["rows"][0]["items"])
+    cost_rows = [
+        [f"{r['records']:,}", f"{r['exported_per_month']:,.0f}", *[fmt_money(r["items"][k]) for k in items],
+         fmt_money(r["total"]), fmt_money(r["backfill_once"])]
+        for r in model["rows"]
+    ]  # fmt: skip
+    inputs = model["inputs"]
+    fan = results["export"]["fanout"][0]
+    zoho_ms, aws_ms = f"{large['delay_s'] * 1000:.0f}", f"{large['aws_latency_ms']:.0f}"
+    times_larger = large["records"] // max(1, small["records"])
+    ratio, target = f"{report.export_memory_ratio(results):.2f}", report.TARGET_EXPORT_MEMORY_RATIO
+    changed, deleted = f"{large['delta']['changed']:,}", large["delta"]["deleted"]
+    tick_calls = report.calls_text(tick["calls"])
+    schedule, workers, most = report.EXPORT_SCHEDULE_S // 60, report.EXPORT_WORKERS_DEFAULT, report.EXPORT_WORKERS_MAX
+    runs = f"{model['runs_per_connection_month']:,.0f}"
+    changed_share, kept, per_record = (
+        f"{inputs['changed_per_day']:.0%}",
+        inputs["retention_days"],
+        inputs["bytes_per_record"],
+    )
+    prices = (
+        f"S3 ${p['s3_put_per_1000']} per 1,000 PUT, COPY and LIST, ${p['s3_get_per_1000']} per 1,000 GET,"
+        f" ${p['s3_gb_month']} per GB-month"
+    )
+    key = f"${p['kms_key_month']:.2f}"
+
+    def rows_of(table: list[list[str]]) -> str:
+        return "\n".join("| " + " | ".join(row) + " |" for row in table)
+
+    return f"""## The export (the Amazon S3 path)
+
+One connection's module exported through `zoho_export`'s `lambda_handler` (a direct invoke), each
+page size in its own fresh interpreter, against moto's S3 and the Zoho emulator: Zoho answers every
+call after {zoho_ms} ms and every AWS call takes {aws_ms} ms more than moto. The emulator finishes a Bulk
+Read job at once; in Zoho a job waits its turn, and the unit is then picked up later (its queue
+message comes back, or Zoho's callback sends it), so the time a job waits costs no invocation time
+and is not in these numbers. Peak memory is the process's high-water mark (Linux `ru_maxrss`, what
+Lambda reports as "Max Memory Used"); "growth" is the part above the process before the export
+began (interpreter, boto3, the handler).
+
+| page | wall | records/s | peak memory | growth | files in the bucket | AWS calls |
+| --- | --- | --- | --- | --- | --- | --- |
+{rows_of(page_rows)}
+
+A page {times_larger}x larger peaks at **{ratio}x** the memory (target {target}x): the result zip goes
+to disk as it arrives, its CSV is read a row at a time into a gzip file, and that file is uploaded
+from disk. The function's memory (1,024 MB) is for CPU, not for data.
+
+Then {changed} records changed and {deleted} deleted in the org, and the next export:
+
+| org | delta | wall | files | AWS calls |
+| --- | --- | --- | --- | --- |
+{rows_of(delta_rows)}
+
+Most of a unit's S3 calls are its state object and its org's gate, written with a compare-and-swap
+wherever a crash must not lose a step: the lease, the window with its job, each page, the outcome,
+the event's mark with the release; the org's slot, its download count, its release. An invocation
+writes on the version it wrote last (a conditional PUT on that ETag) and reads only when another
+invocation changed the object meanwhile, so these runs read no state at all.
+
+**The tick.** The schedule's invocation listed {tick["connections"]:,} connections by tags and sent
+{tick["units"]:,} unit messages in {tick["wall_s"]:.1f} s ({tick_calls}; ten messages a call, eight calls
+in flight). At that rate one tick invocation sends about {tick_capacity:,} units before its
+{report.EXPORT_TIMEOUT_S} s timeout, far more than the workers can run: the tick is not the limit.
+
+**The workers.** The units of {fan["connections"]} connections x {fan["modules"]} modules of {fan["records"]} records,
+run by worker processes polling moto's SQS and calling `unit_handler` as Lambda's event source would (each
+its own interpreter), a backfill and then a delta after changes:
+
+| phase | workers | units | wall | units/s | seconds a unit, per worker | last outcomes |
+| --- | --- | --- | --- | --- | --- | --- |
+{rows_of(fan_rows)}
+
+A delta unit takes about {unit_s:.1f} s of a worker at these latencies (Zoho's fields, job, status,
+download and deleted records calls, {zoho_ms} ms each, and the state writes). Between two ticks of
+the default schedule ({schedule} minutes) the default {workers} workers run about **{per_default:,} units**
+(~{per_default // 4:,} connections x 4 modules); `ExportWorkers` at its maximum ({most}) about
+{per_max:,} (~{per_max // 4:,} connections). Beyond that, units wait in the queue for the next free
+worker (nothing is lost; the next tick's messages for a unit still running are refused by its
+lease). Zoho's limits are per org, so they do not lower these numbers: at most
+`ExportOrgConcurrency` units of one org at once, its downloads paced to `ExportDownloadsPerMinute`.
+On this 2-CPU machine moto, the emulator and the workers share the CPUs, so several workers gain
+less here than in AWS.
+
+**Cost per connection-month** (steady state: every module at every tick, {runs} unit runs a month;
+{changed_share} of the org's records changed a day, assumed; files kept {kept} days; the measured calls of a
+delta unit and {per_record:.1f} gzip bytes per record). {prices}; AEP's reads of the bucket (a GET
+per file, a LIST per module and run) are billed to the bucket's owner and counted. KMS: the key
+({key} a month, once per stack) and, as an upper bound, one request per unit run (with the S3
+Bucket Key the template enables, S3 asks KMS far less often). Lambda at 1,024 MB, one delayed
+re-run per unit for a job still running.
+
+| org records | exported a month | {" | ".join(items)} | total a month | backfill, once |
+| --- | --- | {" | ".join("---" for _ in items)} | --- | --- |
+{rows_of(cost_rows)}
+
+Requests, not storage, are most of it until an org holds millions of records: the price of
+crash-safe state. Zoho's side costs API credits, not money: a Bulk Read job is counted apart from the
+standard limits (see `docs/export.md`).
 """
 
 

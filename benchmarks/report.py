@@ -22,6 +22,12 @@ TARGET_CALLS = 4
 TARGET_CALLBACK_MS = 50
 TARGET_SIZE_BYTES = 8_000_000  # decimal MB: the stricter reading
 TARGET_CONNECTIONS = 10_000
+TARGET_EXPORT_MEMORY_RATIO = 1.2  # peak memory of a 200,000-record page / a 20,000-record page
+EXPORT_TIMEOUT_S = 900  # the export functions' Timeout
+EXPORT_RESERVE_S = 180  # a page is started only with this much time left (ExportDeps.reserve_seconds)
+EXPORT_SCHEDULE_S = 180 * 60  # ExportScheduleMinutes' default
+EXPORT_WORKERS_DEFAULT, EXPORT_WORKERS_MAX = 4, 50  # ExportWorkers' default and allowed maximum
+EXPORT_COST_AT = 100_000  # records of the org the summary's cost row is about
 
 
 @dataclass
@@ -90,6 +96,138 @@ def cost_inputs(results: dict[str, Any]) -> cost.Inputs:
         refresh_seconds=one["wall_s"] / max(1, one["refreshed"]),
         idle_cycle_seconds=cycle["idle_wall_s"] * 1000 / cycle["connections"],
     )
+
+
+# ---- the export ---------------------------------------------------------------------------------
+def export_pages(results: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the smallest page, the largest page) measured."""
+    pages = sorted(results["export"]["pages"], key=lambda p: p["records"])
+    return pages[0], pages[-1]
+
+
+def export_memory_ratio(results: dict[str, Any]) -> float:
+    small, large = export_pages(results)
+    return float(large["rss_peak_bytes"]) / float(small["rss_peak_bytes"])
+
+
+def export_runs(results: dict[str, Any], phase: str = "delta") -> list[dict[str, Any]]:
+    """The fan-out runs of one phase, by number of workers."""
+    runs = [run for item in results["export"]["fanout"] for run in item["runs"] if run["phase"] == phase]
+    return sorted(runs, key=lambda r: r["workers"])
+
+
+def export_unit_seconds(results: dict[str, Any]) -> float:
+    """Worker seconds per delta unit at realistic latencies (the single-worker run: no contention)."""
+    return float(export_runs(results)[0]["unit_s_per_worker"])
+
+
+def export_units_per_tick(results: dict[str, Any], workers: int) -> int:
+    """Delta units ``workers`` workers run between two ticks of the default schedule."""
+    return int(workers * EXPORT_SCHEDULE_S / export_unit_seconds(results))
+
+
+def export_tick_capacity(results: dict[str, Any]) -> int:
+    """Units one tick invocation can list and send before its timeout (minus the reserve)."""
+    tick = results["export"]["tick"]
+    return int(tick["units"] / max(tick["wall_s"], 1e-3) * (EXPORT_TIMEOUT_S - EXPORT_RESERVE_S))
+
+
+def export_cost_inputs(results: dict[str, Any]) -> cost.ExportInputs:
+    _, large = export_pages(results)
+    return cost.ExportInputs(
+        delta_calls=large["delta"]["calls"],
+        backfill_calls=large["calls"],
+        delta_seconds=export_unit_seconds(results),
+        bytes_per_record=large["bytes_per_record"],
+    )
+
+
+def calls_text(calls: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+SERVICE_OF = {
+    "PutObject": "S3", "GetObject": "S3", "HeadObject": "S3", "CopyObject": "S3", "DeleteObject": "S3",
+    "ListObjectsV2": "S3", "GetSecretValue": "Secrets Manager", "DescribeSecret": "Secrets Manager",
+    "TagResource": "Secrets Manager", "UntagResource": "Secrets Manager", "ListSecrets": "Secrets Manager",
+    "PutSecretValue": "Secrets Manager", "PutEvents": "EventBridge", "SendMessageBatch": "SQS",
+    "SendMessage": "SQS",
+}  # fmt: skip
+
+
+def services_text(calls: dict[str, int]) -> str:
+    """Calls per AWS service, e.g. "S3 24, Secrets Manager 4, EventBridge 1"."""
+    by: dict[str, int] = {}
+    for operation, count in calls.items():
+        service = SERVICE_OF.get(operation, operation)
+        by[service] = by.get(service, 0) + count
+    return ", ".join(f"{k} {v}" for k, v in sorted(by.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def export_rows(results: dict[str, Any]) -> list[Row]:
+    small, large = export_pages(results)
+    ratio = export_memory_ratio(results)
+    zoho_ms = large["delay_s"] * 1000
+    aws_ms = large["aws_latency_ms"]
+    delta = large["delta"]
+    one, *more = export_runs(results)
+    most = more[-1] if more else one
+    model = results["export_cost"]["rows"]
+    at = next((r for r in model if r["records"] == EXPORT_COST_AT), model[0])
+    return [
+        Row(
+            f"export: records per second, {large['records']:,}-record page"
+            f" (Zoho {zoho_ms:.0f} ms, AWS +{aws_ms:.0f} ms)",
+            "",
+            f"{large['records_per_s']:,.0f}/s ({large['wall_s']:.1f} s)",
+            "",
+            None,
+        ),
+        Row(
+            f"export: peak memory, {large['records']:,}-record page / {small['records']:,}-record page",
+            "",
+            f"{ratio:.2f}x ({mb(large['rss_peak_bytes'])} / {mb(small['rss_peak_bytes'])})",
+            f"<= {TARGET_EXPORT_MEMORY_RATIO}x",
+            ratio <= TARGET_EXPORT_MEMORY_RATIO,
+        ),
+        Row(
+            f"export: AWS calls of a delta unit ({delta['exported']:,} changed, {delta['tombstones']} deleted)",
+            "",
+            f"{sum(delta['calls'].values())} ({services_text(delta['calls'])})",
+            "",
+            None,
+        ),
+        Row(
+            f"export: the tick, {results['export']['tick']['units']:,} units listed and sent",
+            "",
+            f"{results['export']['tick']['wall_s']:.1f} s ({services_text(results['export']['tick']['calls'])})",
+            "",
+            None,
+        ),
+        Row(
+            f"export: delta units per {EXPORT_SCHEDULE_S // 60}-minute tick, {EXPORT_WORKERS_DEFAULT} workers "
+            f"({export_unit_seconds(results):.1f} s a unit)",
+            "",
+            f"{export_units_per_tick(results, EXPORT_WORKERS_DEFAULT):,} "
+            f"(~{export_units_per_tick(results, EXPORT_WORKERS_DEFAULT) // 4:,} connections x 4 modules)",
+            "",
+            None,
+        ),
+        Row(
+            f"export fan-out: {most['units']} delta units, {most['workers']} workers",
+            f"{one['wall_s']:.1f} s ({one['workers']} worker)",
+            f"{most['wall_s']:.1f} s ({one['wall_s'] / max(most['wall_s'], 1e-3):.1f}x faster)",
+            "",
+            None,
+        ),
+        Row(
+            f"export: AWS cost per connection-month ({at['records']:,} records, 2% changed a day)",
+            "",
+            f"${at['total']:.3f} (+ {fmt_money(at['backfill_once'])} once for the backfill)",
+            "",
+            None,
+        ),
+    ]
 
 
 def _ms(value: float) -> str:
@@ -223,6 +361,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
             None,
         )
     )
+    if "export" in results:
+        out += export_rows(results)
     return out
 
 

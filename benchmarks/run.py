@@ -7,8 +7,11 @@ Sections (each on this machine, in child processes of this one, everything on 12
    after 100 ms, AWS calls counted;
 3. the callback's own overhead against emulators with fixed delays;
 4. a cycle at realistic latencies in one invocation and fanned out in shards;
-5. the size of what ``sam build`` produces;
-6. a cost model from those numbers.
+5. the export (the Amazon S3 path): a 20,000- and a 200,000-record page, each in its own process
+   (records per second, peak memory, AWS calls), the schedule's tick over many connections, and units
+   fanned out to one and to several workers;
+6. the size of what ``sam build`` produces;
+7. a cost model from those numbers.
 
 The product before this work (``BENCH_BASELINE``, a git revision) is measured in the same run where
 it matters, so before/after are compared on the same machine at the same moment. ``BENCH_QUICK=1``
@@ -54,6 +57,17 @@ class Config:
     fanout_workers: int = 4
     fanout_delay: float = 0.4  # a realistic Zoho token answer (300-500 ms)
     fanout_aws_latency_ms: float = 30.0  # a realistic Secrets Manager / SQS round trip (20-50 ms)
+    export_pages: tuple[int, ...] = (20_000, 200_000)  # records in one Bulk Read page (Zoho's is 200,000)
+    export_delay: float = 0.3  # a realistic Zoho CRM answer
+    export_aws_latency_ms: float = 30.0
+    export_changed: int = 1_000  # records changed between the backfill and the delta
+    export_deleted: int = 100
+    export_tick_connections: int = 1_000
+    export_modules: tuple[str, ...] = ("Leads", "Contacts", "Accounts", "Deals")
+    export_fanout_connections: int = 8
+    export_fanout_modules: tuple[str, ...] = ("Leads", "Contacts")
+    export_fanout_records: int = 200
+    export_workers: tuple[int, ...] = (1, 4)  # ExportWorkers' default is 4
     baseline: str | None = DEFAULT_BASELINE
     build: bool = True
     out_dir: Path = field(default_factory=lambda: ROOT / "docs")
@@ -76,6 +90,15 @@ class Config:
                 fanout_workers=2,
                 fanout_delay=0.01,
                 fanout_aws_latency_ms=1.0,
+                export_pages=(200, 2_000),
+                export_delay=0.01,
+                export_aws_latency_ms=1.0,
+                export_changed=20,
+                export_deleted=5,
+                export_tick_connections=10,
+                export_fanout_connections=2,
+                export_fanout_records=20,
+                export_workers=(1, 2),
                 build=False,
                 out_dir=ROOT / "build" / "bench-quick",
             )
@@ -161,7 +184,7 @@ def run_coldstart(config: Config, baseline: Path | None, scratch: Path) -> dict[
         targets.append(
             coldstart.handler_target(f"{function}:bytecode", function, ROOT, layer_bytecode, runtime, function)
         )
-        if baseline is not None:
+        if baseline is not None and (baseline / "functions" / function / "app.py").exists():
             old_layer = scratch / "layer-baseline"
             if not old_layer.exists():
                 coldstart.stage_layer(baseline, old_layer)
@@ -169,6 +192,33 @@ def run_coldstart(config: Config, baseline: Path | None, scratch: Path) -> dict[
                 coldstart.handler_target(f"{function}:before", function, baseline, old_layer, runtime, function)
             )
     return coldstart.measure(targets, config.coldstart_runs, warm_up=not config.quick)
+
+
+def run_export(config: Config, scratch: Path) -> dict[str, Any]:
+    """The export's measurements (this tree only: there is no export before it)."""
+    latency: dict[str, Any] = {"delay": config.export_delay, "aws_latency_ms": config.export_aws_latency_ms}
+    pages = []
+    for records in config.export_pages:
+        log(f"export: one page of {records:,} records, then a delta (Zoho {config.export_delay}s per call)")
+        args = {**latency, "records": records, "changed": config.export_changed, "deleted": config.export_deleted}
+        pages.append(run_child("export_page", args, ROOT, scratch))
+    n, modules = config.export_tick_connections, list(config.export_modules)
+    log(f"export: the schedule's tick over {n:,} connections x {len(modules)} modules")
+    tick = run_child("export_tick", {"connections": n, "modules": modules, "aws_latency_ms": latency["aws_latency_ms"]},
+                     ROOT, scratch)  # fmt: skip
+    fanout = []
+    for workers in config.export_workers:
+        log(f"export: {config.export_fanout_connections} connections' units run by {workers} worker(s)")
+        args = {
+            **latency,
+            "connections": config.export_fanout_connections,
+            "modules": list(config.export_fanout_modules),
+            "workers": workers,
+            "records": config.export_fanout_records,
+            "changed": max(1, config.export_fanout_records // 10),
+        }
+        fanout.append(run_child("export_fanout", args, ROOT, scratch))
+    return {"pages": pages, "tick": tick, "fanout": fanout}
 
 
 def main() -> None:
@@ -221,6 +271,8 @@ def main() -> None:
         }
         results["fanout"] = run_child("fanout", fanout_args, ROOT, scratch)
 
+        results["export"] = run_export(config, scratch)
+
     build_dir = ROOT / ".aws-sam" / "build"
     if config.build:
         log("sam build")
@@ -230,6 +282,7 @@ def main() -> None:
             shutil.rmtree(build_dir, ignore_errors=True)
     results["size"] = size.measure(build_dir)
     results["cost"] = cost.model(report.cost_inputs(results))
+    results["export_cost"] = cost.export_model(report.export_cost_inputs(results))
     results["meta"]["duration_s"] = round(time.perf_counter() - started, 1)
     results["meta"]["load_average"] = [round(x, 2) for x in LOADS]
     report.publish(results, config.out_dir)

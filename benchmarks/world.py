@@ -277,6 +277,7 @@ def world(*, refresh_concurrency: int = 8, aws_latency_ms: float = 0.0) -> Itera
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
             "AWS_ENDPOINT_URL_EVENTBRIDGE": moto_url,
             "AWS_ENDPOINT_URL_SQS": moto_url,
+            "AWS_ENDPOINT_URL_S3": moto_url,
             "SECRET_PREFIX": PREFIX,
             "CALLBACK_URL": CALLBACK_URL,
             "EVENT_BUS_NAME": "default",

@@ -8,7 +8,12 @@
   one org and admin per index (Zoho keeps at most 20 refresh tokens per user, so every connection
   gets its own user) and a self-client grant code for each, to exchange over HTTP;
 - ``{"cmd": "delay", "seconds": 0.1}`` -> a fixed delay before every answer;
-- ``{"cmd": "count", "path": "/oauth/v2/token"}`` -> ``{"count": n}`` requests seen on that path.
+- ``{"cmd": "count", "path": "/oauth/v2/token"}`` -> ``{"count": n}`` requests seen on that path;
+- ``{"cmd": "records", "org": "9000000000", "module": "Leads", "count": 20000, "age": 86400}`` ->
+  ``{"records": n}``: synthetic CRM records in that org's module, last modified ``age`` seconds ago;
+- ``{"cmd": "churn", "org": ..., "module": ..., "changed": 100, "deleted": 10}`` -> ``{"changed", "deleted"}``:
+  that many of the module's records modified now, that many deleted (the next export's delta);
+- ``{"cmd": "crm", "page_size": 200000, "job_seconds": 0}`` -> the Bulk Read knobs as they now are.
 It stops when its stdin closes.
 """
 
@@ -20,7 +25,12 @@ from typing import Any
 
 from local.emulators.zoho import ZohoEmulator
 
-SCOPES = "ZohoCRM.modules.READ,ZohoCRM.settings.READ,ZohoCRM.users.READ,ZohoCRM.org.READ"
+# The product's default ZOHO_SCOPES: what the refresh and the export both need.
+SCOPES = (
+    "ZohoCRM.modules.READ,ZohoCRM.settings.READ,ZohoCRM.users.READ,ZohoCRM.org.READ,"
+    "ZohoCRM.settings.fields.READ,ZohoCRM.bulk.READ"
+)
+CRM_KNOBS = ("page_size", "job_seconds", "downloads_per_minute")
 
 
 def _answer(emulator: ZohoEmulator, command: dict[str, Any], client_id: str) -> dict[str, Any]:
@@ -40,7 +50,32 @@ def _answer(emulator: ZohoEmulator, command: dict[str, Any], client_id: str) -> 
         return {"delay": emulator.delay_seconds}
     if cmd == "count":
         return {"count": len(emulator.calls(str(command["path"])))}
+    if cmd == "records":
+        modified_at = emulator.clock() - float(command.get("age", 0))
+        ids = emulator.crm.add_many(
+            str(command["org"]), str(command["module"]), int(command["count"]), modified_at=modified_at
+        )
+        return {"records": len(ids)}
+    if cmd == "churn":
+        return _churn(
+            emulator, str(command["org"]), str(command["module"]), int(command["changed"]), int(command["deleted"])
+        )
+    if cmd == "crm":
+        for knob in CRM_KNOBS:
+            if knob in command:
+                setattr(emulator.crm, knob, type(getattr(emulator.crm, knob))(command[knob]))
+        return {knob: getattr(emulator.crm, knob) for knob in CRM_KNOBS}
     return {"error": f"unknown command {cmd!r}"}
+
+
+def _churn(emulator: ZohoEmulator, org: str, module: str, changed: int, deleted: int) -> dict[str, Any]:
+    """Touch the first ``changed`` records (by id: their ``Modified_Time`` is now) and delete the next ``deleted``."""
+    ids = sorted(emulator.crm.module(org, module).records)
+    for record_id in ids[:changed]:
+        emulator.crm.put(org, module, {}, record_id)
+    for record_id in ids[changed : changed + deleted]:
+        emulator.crm.delete(org, module, record_id)
+    return {"changed": min(changed, len(ids)), "deleted": max(0, min(deleted, len(ids) - changed))}
 
 
 def main() -> None:

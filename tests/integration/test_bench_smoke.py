@@ -32,12 +32,37 @@ def test_the_benchmark_runs_end_to_end_in_quick_mode(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "benchmarks.json").read_text())
-    assert set(results) >= {"meta", "coldstart", "refresh", "callback", "fanout", "size", "cost"}
+    assert set(results) >= {
+        "meta",
+        "coldstart",
+        "refresh",
+        "callback",
+        "fanout",
+        "size",
+        "cost",
+        "export",
+        "export_cost",
+    }
     assert all(c["refreshed"] == c["connections"] for c in results["refresh"]["after"])
     assert max(c["connection_calls_per_refreshed"] for c in results["refresh"]["after"]) <= 4
     fanned = next(r for r in results["fanout"]["runs"] if r["mode"] == "fan-out")
     assert fanned["shards"] >= 2 and fanned["shards_lost"] == 0 and fanned["refreshed"] == fanned["connections"]
+    for exported in results["export"]["pages"]:
+        assert exported["outcome"] == "completed" and exported["exported"] == exported["records"]
+        assert exported["delta"]["exported"] == exported["delta"]["changed"]
+        assert exported["delta"]["tombstones"] == exported["delta"]["deleted"]
+    assert results["export"]["tick"]["in_queue"] == results["export"]["tick"]["units"]
+    for run in (r for item in results["export"]["fanout"] for r in item["runs"]):
+        assert run["outcomes"] == {"completed": run["units"]}
     page = (tmp_path / "benchmarks.md").read_text()
-    for section in ("## Summary", "## Cold start", "## Refresh cycle at scale", "## Cost model", "## Beyond"):
+    for section in (
+        "## Summary",
+        "## Cold start",
+        "## Refresh cycle at scale",
+        "## Cost model",
+        "## Beyond",
+        "## The export",
+    ):
         assert section in page
     assert "cold start oauth_callback" in done.stdout and "callback overhead" in done.stdout
+    assert "export: peak memory" in done.stdout

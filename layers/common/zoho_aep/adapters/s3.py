@@ -41,6 +41,7 @@ class ExportBucket(AwsAdapter):
     """One export bucket."""
 
     service = "s3"
+    KNOWN_VERSIONS = 1_000  # state objects whose last version is kept (an invocation touches a handful)
 
     def __init__(
         self,
@@ -54,6 +55,7 @@ class ExportBucket(AwsAdapter):
         self.bucket = bucket
         self.max_attempts = max_attempts
         self._sleep = sleep
+        self._known: dict[str, tuple[Any, str, str | None]] = {}  # key -> (value, ETag, write id) last seen
 
     # ---- state objects ------------------------------------------------------------------------
     def _read(self, key: str) -> tuple[Any, str | None, str | None]:
@@ -78,34 +80,68 @@ class ExportBucket(AwsAdapter):
         dump: Callable[[T], dict[str, Any]],
         mutate: Callable[[T | None], T | None],
     ) -> T | None:
-        """Read-modify-write of one JSON object with compare-and-swap; ``mutate`` may run more than once."""
+        """Read-modify-write of one JSON object with compare-and-swap; ``mutate`` may run more than once.
+
+        The version this instance last read or wrote is tried first, without reading it again: only
+        a conditional write that S3 takes counts on that guess. Anything else that follows from it (the
+        write refused, ``mutate`` raising or changing nothing) is decided again on what S3 holds.
+        """
         ours: tuple[str, T] | None = None  # the write S3 seemed to refuse (maybe its answer was lost)
+        guess = self._known.get(key)
         for attempt in range(self.max_attempts):
-            raw, etag, write_id = self._read(key)
+            etag: str | None
+            if guess is not None:
+                raw, etag, write_id = guess
+            else:
+                raw, etag, write_id = self._read(key)
+                self._remember(key, raw, etag, write_id)
             current = parse(raw) if raw is not None else None
             if ours is not None and write_id == ours[0]:
                 return ours[1]  # it had landed
-            new = mutate(parse(raw) if raw is not None else None)
+            try:
+                new = mutate(parse(raw) if raw is not None else None)
+            except Exception:
+                if guess is None:
+                    raise
+                guess = None  # decided on a guess: decide again on what S3 holds
+                continue
             if new is None or (current is not None and dump(new) == dump(current)):
-                return current
+                if guess is None:
+                    return current
+                guess = None
+                continue
             token = uuid.uuid4().hex
             condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            body = dump(new)
             try:
-                self.client.put_object(
+                answer = self.client.put_object(
                     Bucket=self.bucket,
                     Key=key,
-                    Body=json.dumps(dump(new), separators=(",", ":"), sort_keys=True).encode(),
+                    Body=json.dumps(body, separators=(",", ":"), sort_keys=True).encode(),
                     ContentType="application/json",
                     Metadata={_WRITE_ID: token},
                     **condition,
                 )
+                self._remember(key, body, answer.get("ETag"), token)
                 return new
             except client_errors() as exc:
+                self._known.pop(key, None)
                 if aws.error_code(exc) not in _LOST_RACE:
                     raise ExportStorageError(f"S3 refused to write {key} ({aws.error_code(exc) or 'error'}).") from exc
                 ours = (token, new)
-            self._sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311  # nosec B311  # jitter
+            if guess is None:
+                self._sleep(random.uniform(0, min(0.5, 0.02 * 2**attempt)))  # noqa: S311  # nosec B311  # jitter
+            guess = None
         raise ExportStateConflict(f"The export state {key} kept changing under us; try again.")
+
+    def _remember(self, key: str, raw: Any, etag: str | None, write_id: str | None) -> None:
+        """Keep the version of ``key`` just seen (a guess for the next update; never trusted beyond it)."""
+        if raw is None or not etag or not isinstance(raw, dict):
+            self._known.pop(key, None)
+            return
+        if len(self._known) >= self.KNOWN_VERSIONS:
+            self._known.clear()
+        self._known[key] = (raw, etag, write_id)
 
     def read_state(self, unit: ExportUnit) -> ExportState | None:
         raw, _, _ = self._read(unit.state_key)

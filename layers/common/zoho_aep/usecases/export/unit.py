@@ -125,17 +125,20 @@ def run_unit(
         return UnitOutcome(unit, IN_PROGRESS, exc.code, retryable=True)
     except ZohoAepError as exc:
         return _finish_failure(deps, unit, None, exc)
+    run: UnitRun | None = None
     try:
         with _org_slot(deps, unit, owner) as admitted:
             if not admitted:
                 return UnitOutcome(unit, DEFERRED, retry_in=60)
-            return UnitRun(deps, unit, owner, state, full=full, force=force, time_left=time_left).advance()
+            run = UnitRun(deps, unit, owner, state, full=full, force=force, time_left=time_left)
+            return run.advance()
     except _LeaseLost:
         return UnitOutcome(unit, IN_PROGRESS, ExportInProgress.code, retryable=True)
     except ZohoAepError as exc:  # the org gate's own storage
         return _finish_failure(deps, unit, None, exc)
     finally:
-        _release_lease(deps, unit, owner)
+        if run is None or not run.released:
+            _release_lease(deps, unit, owner)
 
 
 def _take_lease(deps: ExportDeps, unit: ExportUnit, owner: str) -> ExportState:
@@ -224,6 +227,8 @@ class UnitRun:
         self.force = force
         self.time_left = time_left
         self._grant: AccessGrant | None = None
+        self._unsaved: set[str] = set()  # state fields changed here, written with the next save
+        self.released = False  # the lease went with the last write (nothing left to release)
 
     # ---- the run ------------------------------------------------------------------------------
     def advance(self) -> UnitOutcome:
@@ -244,6 +249,11 @@ class UnitRun:
                 self.deps, self.unit, self, ZohoAepError("The export failed unexpectedly.", retryable=True)
             )
         if step is not None:
+            if self._unsaved:
+                try:
+                    self.save()  # what this run did stays done
+                except ZohoAepError as exc:
+                    return _finish_failure(self.deps, self.unit, self, exc)
             run = self.state.run
             outcome = UnitOutcome(
                 self.unit,
@@ -284,7 +294,10 @@ class UnitRun:
             started_at=int(self.deps.clock()),
             fields=requested_fields(columns, fields, self.state.skipped),
         )
-        self.save(columns=columns, run=run)
+        # Written with the job it creates (one write, not two): a crash before that leaves nothing to
+        # resume, and the next run starts the same window again.
+        self.state.columns, self.state.run = columns, run
+        self._unsaved |= {"columns", "run"}
 
     def _work(self) -> _Step | None:
         """Do what can be done now; a step that must wait returns it, a finished window returns None."""
@@ -437,7 +450,12 @@ class UnitRun:
             run.deleted += len(kept)
         run.deleted_page += 1
         if not more:
+            # Publishing follows at once and ends in the outcome's write; a crash before that asks for
+            # the deleted records again (the same ones: the window's end is past), nothing is lost.
             run.phase = "publish"
+            self.state.run = run
+            self._unsaved.add("run")
+            return
         self.save(run=run)
 
     # ---- files --------------------------------------------------------------------------------
@@ -459,8 +477,8 @@ class UnitRun:
             # would read it again.
             if not self.deps.bucket.exists(final):
                 self.deps.bucket.copy(staged.key, final)
+            # Not written down file by file: a run that crashes here finds the copies by their names.
             run.files.append(final)
-            self.save(run=run)
         for staged in run.staged:
             with contextlib.suppress(ZohoAepError):  # staging expires by the bucket's lifecycle anyway
                 self.deps.bucket.delete(staged.key)
@@ -489,6 +507,7 @@ class UnitRun:
             window_end=run.window_end,
         )
         self.save(run=None, watermark=run.window_end, last=last, failures=0)
+        self._unsaved.clear()
         outcome = UnitOutcome(
             self.unit,
             COMPLETED,
@@ -499,14 +518,19 @@ class UnitRun:
             window_end=run.window_end,
         )
         _set_export_tags(self.deps, self.unit, EXPORT_OK, None)
-        self.announce_last()
+        self.announce_last(release=True)
         _log(self.deps, outcome)
         return outcome
 
-    def announce_last(self) -> None:
-        """Publish the last outcome's event if it is not out yet (a crash between the two is made up)."""
+    def announce_last(self, *, release: bool = False) -> None:
+        """Publish the last outcome's event if it is not out yet (a crash between the two is made up).
+
+        ``release``: the run is over, and the write that says the event is out gives the lease back too.
+        """
         last = self.state.last
         if last is None or last.announced:
+            if release:
+                self.release()
             return
         if last.outcome == LAST_COMPLETED:
             detail: dict[str, object] = {
@@ -529,7 +553,24 @@ class UnitRun:
             kind = ev.EXPORT_FAILED
         if publish_or_log(self.deps.events, self.deps.logger, kind, detail):
             last.announced = True
-            self.save(last=last)
+            if release:
+                self.release(last=last)
+            else:
+                self.save(last=last)
+        elif release:
+            self.release()
+
+    def release(self, **changes: object) -> None:
+        """The last write of a run: ``changes`` and the lease given back (a failure leaves it to expire)."""
+        try:
+            self.save(lease=None, **changes)
+        except (ZohoAepError, _LeaseLost) as exc:
+            reason = exc.code if isinstance(exc, ZohoAepError) else "lease-lost"
+            self.deps.logger.warning(
+                "could not release an export lease", extra={"unit": str(self.unit), "reason": reason}
+            )
+            return
+        self.released = True
 
     # ---- plumbing -----------------------------------------------------------------------------
     def _token(self, *, force: bool = False) -> AccessGrant:
@@ -547,6 +588,7 @@ class UnitRun:
     def save(self, **changes: object) -> None:
         """Write our view of the state (compare-and-swap), only while we still hold the unit."""
         mine = self.state
+        changes = {**{name: getattr(mine, name) for name in self._unsaved}, **changes}
 
         def mutate(current: ExportState | None) -> ExportState:
             if current is None or current.lease is None or current.lease.owner != self.owner:
@@ -559,6 +601,7 @@ class UnitRun:
         assert saved is not None  # nosec B101  # mutate never leaves the state as it is
         for name, value in changes.items():
             setattr(mine, name, value)
+        self._unsaved.clear()
 
 
 def _finish_failure(deps: ExportDeps, unit: ExportUnit, run: UnitRun | None, exc: ZohoAepError) -> UnitOutcome:
