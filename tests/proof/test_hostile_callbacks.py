@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.proof.conftest import PROOF
@@ -451,6 +451,38 @@ def test_huge_and_crowded_queries_are_refused_before_anything(
     answer = edge.send(http_event(query), signed_for=None)
 
     assert answer["statusCode"] in (400, 414)
+
+
+CONTROL_CHARACTERS = st.one_of(
+    st.characters(min_codepoint=0, max_codepoint=0x1F), st.characters(min_codepoint=0x7F, max_codepoint=0x9F)
+)
+
+
+@settings(PROOF, max_examples=60)
+@given(
+    field=st.sampled_from(["connection", "sandbox"]),
+    control=CONTROL_CHARACTERS,
+    where=st.sampled_from(["end", "start", "middle"]),
+)
+# What the attack used: re.match(r"^...$") let a final newline through, and "prod\n" reached a header.
+@example(field="connection", control="\n", where="end")
+@example(field="sandbox", control="\n", where="end")
+def test_a_signed_state_whose_names_carry_a_control_character_touches_nothing(
+    edge: Edge, field: str, control: str, where: str
+) -> None:
+    from tests.support.constants import STATE_KEY
+
+    names = {"connection": "acme", "sandbox": "prod"}
+    value = names[field]
+    names[field] = {"end": value + control, "start": control + value, "middle": value[:2] + control + value[2:]}[where]
+    now = int(edge.cb.clock())
+    state = LinkState(names["connection"], names["sandbox"], now, now + 900, "n0nce-for-a-control-test").sign(STATE_KEY)
+    edge.hunt.secret(state)
+    query = urlencode({"state": state, "code": "1000.x", "location": "us"})
+
+    edge.send(http_event(query), signed_for=None)
+
+    assert edge.cb.outcomes[-1] == "state-invalid"
 
 
 def test_the_edge_records_an_outbound_connection_to_a_foreign_host(edge: Edge) -> None:

@@ -20,9 +20,10 @@ from .parameters import Setting
 
 DEFAULT_SCOPES = str(p.ZOHO_SCOPES.default)
 
-_PREFIX = re.compile(r"^[A-Za-z0-9_+=.@-]+(?:/[A-Za-z0-9_+=.@-]+)*$")
-_SCOPE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9_]+)+$")
-_BUS = re.compile(r"^(?:[A-Za-z0-9._-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]+)$")
+# Whole-value matches only (``fullmatch``): with ``re.match``, "$" also matches before a final newline.
+_PREFIX = re.compile(r"[A-Za-z0-9_+=.@-]+(?:/[A-Za-z0-9_+=.@-]+)*")
+_SCOPE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9_]+)+")
+_BUS = re.compile(r"[A-Za-z0-9._-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]+")
 
 
 def parse_scopes(text: str, var: str = "ZOHO_SCOPES") -> tuple[str, ...]:
@@ -30,13 +31,13 @@ def parse_scopes(text: str, var: str = "ZOHO_SCOPES") -> tuple[str, ...]:
     if not scopes:
         raise ConfigError(f"{var}: at least one scope is needed, e.g. {DEFAULT_SCOPES}")
     for scope in scopes:
-        if not _SCOPE.match(scope):
+        if not _SCOPE.fullmatch(scope):
             raise ConfigError(f"{var}: '{scope[:40]}' is not a Zoho scope such as ZohoCRM.modules.READ")
     return scopes
 
 
 def check_secret_prefix(prefix: str, var: str = "SECRET_PREFIX") -> str:
-    if not prefix or len(prefix) > 200 or not _PREFIX.match(prefix):
+    if not prefix or len(prefix) > 200 or not _PREFIX.fullmatch(prefix):
         raise ConfigError(f"{var}: letters, digits, '/_+=.@-' without leading/trailing '/', e.g. zoho-aep")
     return prefix
 
@@ -122,7 +123,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url:
     env = os.environ if env is None else env
     prefix = check_secret_prefix(env.get("SECRET_PREFIX", "").strip() or str(p.SECRET_PREFIX.default))
     bus = env.get("EVENT_BUS_NAME", "").strip() or str(p.EVENT_BUS_NAME.default)
-    if not _BUS.match(bus):
+    if not _BUS.fullmatch(bus):
         raise ConfigError("EVENT_BUS_NAME: an event bus name or ARN")
     dc_json = env.get("ZOHO_DATA_CENTERS_JSON", "").strip()
     table = DataCenterTable.from_json(dc_json) if dc_json else DataCenterTable.builtin()

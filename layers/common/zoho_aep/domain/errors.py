@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 
-_CODE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_CODE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 def is_valid_code(code: str) -> bool:
     """True when ``code`` is a kebab-case identifier of at most 64 characters."""
-    return len(code) <= 64 and bool(_CODE.match(code))
+    return len(code) <= 64 and bool(_CODE.fullmatch(code))
 
 
 class ZohoAepError(Exception):

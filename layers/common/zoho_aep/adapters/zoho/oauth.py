@@ -36,7 +36,7 @@ from ..http import HttpClient, HttpResponse
 from ..logs import register_secret
 
 DEFAULT_EXPIRES_IN = 3600
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")  # matched whole (fullmatch)
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def _is_throttling(error: str, description: str) -> bool:
         return True
     # Zoho's real error codes are snake_case identifiers. Human text in the error field (seen
     # localized, e.g. in Chinese) is its throttling notice in another language.
-    return bool(error) and not _IDENTIFIER.match(error)
+    return bool(error) and not _IDENTIFIER.fullmatch(error)
 
 
 class ZohoOAuthClient:
