@@ -568,15 +568,27 @@ class HostNotAllowed(ZohoAepError):
 
 
 class UpstreamUnavailable(ZohoAepError):
-    """Every attempt timed out, lost its connection or got a retryable status."""
+    """Every attempt timed out, lost its connection, got a garbled or a retryable answer, or failed otherwise."""
 
     code = "upstream-unavailable"
     retryable = True
 
     def __init__(self, message: str, *, kind: str, status: int | None = None) -> None:
         super().__init__(message)
-        self.kind = kind  # "timeout" | "connection" | "status" | "too-large"
+        # "timeout" | "connection" | "garbled" (an undecodable body) | "status" | "too-large" | "failed"
+        self.kind = kind
         self.status = status
+
+
+class OutboundRequestInvalid(ZohoAepError):
+    """A request the HTTP client could not even send as built: an invalid header value, URL or body.
+
+    Raised before anything went out (``requests``' ``InvalidHeader``, ``InvalidURL``, ...). Trying again
+    cannot help; the value that made it usually came from an upstream's answer.
+    """
+
+    code = "outbound-request-invalid"
+    http_status = 502
 
 
 def error_for(code: str, message: str) -> ZohoAepError:

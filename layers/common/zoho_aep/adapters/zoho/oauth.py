@@ -37,6 +37,8 @@ from ..logs import register_secret
 
 DEFAULT_EXPIRES_IN = 3600
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")  # matched whole (fullmatch)
+# A token we can store and send back in a header: visible ASCII only (Zoho's are "1000.<hex>.<hex>").
+_TOKEN_TEXT = re.compile(r"[!-~]{1,4096}")
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,9 @@ class ZohoOAuthClient:
             access = body["access_token"]
             refresh = body.get("refresh_token") if isinstance(body.get("refresh_token"), str) else None
             register_secret(access, refresh)
+            if not _TOKEN_TEXT.fullmatch(access) or (refresh and not _TOKEN_TEXT.fullmatch(refresh)):
+                # A control character or space in a token would break the header it goes into.
+                raise ZohoResponseInvalid("Zoho's token answer held a token that is not plain text.")
             api_domain = body.get("api_domain") if isinstance(body.get("api_domain"), str) else None
             scope = body.get("scope") if isinstance(body.get("scope"), str) else None
             return TokenSet(access, refresh or None, api_domain, _expires_in_seconds(body), scope)
