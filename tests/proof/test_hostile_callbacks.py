@@ -485,6 +485,37 @@ def test_a_signed_state_whose_names_carry_a_control_character_touches_nothing(
     assert edge.cb.outcomes[-1] == "state-invalid"
 
 
+US_ORG_ID = "700001"  # the conftest's US org
+
+
+def test_anonymous_requests_cannot_make_the_log_mask_what_a_real_connect_says(edge: Edge) -> None:
+    """Values sent before any signature check were registered for masking: two unsigned requests made
+    the next real connect log its message and its org id as ***."""
+    for state, code in (("callback outcome", US_ORG_ID), ("connected", "Acme US")):
+        edge.send(http_event(urlencode({"state": state, "code": code, "location": "us"})), signed_for=None)
+
+    assert edge.cb.connect("acme", user="admin@acme.example")["statusCode"] == 200
+
+    line = json.loads(edge.cb.log.lines[-1])
+    assert (line["message"], line["outcome"], line["zoho_org_id"]) == ("callback outcome", "connected", US_ORG_ID)
+
+
+def test_a_flood_of_anonymous_requests_cannot_push_the_stacks_secrets_out_of_the_mask(edge: Edge) -> None:
+    """About 2,100 unsigned requests (a state and a code each) pushed the Zoho client secret out of the
+    bounded masking registry; the stack's own secrets are pinned now, and nothing anonymous is registered."""
+    from tests.support.constants import CLIENT_SECRET, EU_SECRET, STATE_KEY
+    from zoho_aep.adapters.logs import MASK, scrub_text
+
+    assert edge.cb.connect("acme", user="admin@acme.example")["statusCode"] == 200  # the secrets are read
+    for i in range(2_500):
+        edge.cb.call(urlencode({"state": f"flood-state-{i:05d}", "code": f"flood-code-{i:05d}", "location": "us"}))
+
+    assert edge.cb.outcomes[-2_500:] == ["state-invalid"] * 2_500
+    own = {"client secret": CLIENT_SECRET, "EU client secret": EU_SECRET, "state key": STATE_KEY}
+    assert [name for name, value in own.items() if scrub_text(f"[{value}]") != f"[{MASK}]"] == []
+    assert scrub_text("[flood-code-02499]") == "[flood-code-02499]", "anonymous values are not registered"
+
+
 def test_the_edge_records_an_outbound_connection_to_a_foreign_host(edge: Edge) -> None:
     """The watch itself: a call to a host outside the table is seen (so the checks above can fail)."""
     import socket

@@ -39,7 +39,7 @@ from ..domain.errors import (
 from ..domain.names import check_connection_name
 from . import aws
 from .aws import AwsAdapter, client_errors
-from .logs import register_secret
+from .logs import pin_secret, register_secret
 
 PENDING_STAGE = "ZOHOAEP_PENDING"
 MAX_BATCH_READ = 20  # BatchGetSecretValue takes at most 20 secret ids
@@ -99,7 +99,7 @@ class AppSecrets(AwsAdapter):
                 raise AppSecretMissing(f"Secret {name} does not exist; deploy the stack first.") from exc
             raise StoreError(f"Secrets Manager refused to read {name} ({code or 'error'}).") from exc
         value = answer.get("SecretString") or ""
-        register_secret(value)
+        pin_secret(value)  # the stack's own secrets: no input may push them out of the masking registry
         self._cache[name] = (self._clock(), value)
         return value
 
@@ -112,9 +112,9 @@ class AppSecrets(AwsAdapter):
         if not isinstance(data, dict):
             raise ConfigError(f"{self.prefix}/{suffix} must hold a JSON object; run `zoho-aep configure`.")
         for value in data.values():
-            register_secret(value)
+            pin_secret(value)
             if isinstance(value, dict):
-                register_secret(*value.values())
+                pin_secret(*value.values())
         return data
 
     def zoho_client(self, *, force: bool = False) -> ZohoClientCredentials:

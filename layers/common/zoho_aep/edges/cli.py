@@ -21,7 +21,7 @@ from typing import Any
 from .. import wiring
 from ..adapters import aws
 from ..adapters.aws import client_errors
-from ..adapters.logs import register_secret
+from ..adapters.logs import pin_secret
 from ..adapters.secrets import AppSecrets, ConnectionStore
 from ..config.parameters import DEFAULT_ADOBE_SCOPES
 from ..config.settings import Settings, check_callback_url, check_secret_prefix, load_settings, parse_scopes
@@ -317,9 +317,9 @@ def _cmd_configure(args: argparse.Namespace) -> int:
             }
         adobe = adobe_value(raw)
     if zoho is not None:
-        register_secret(zoho["client_secret"], *zoho.get("client_secrets", {}).values())
+        pin_secret(zoho["client_secret"], *zoho.get("client_secrets", {}).values())
     if adobe is not None:
-        register_secret(adobe.client_secret)
+        pin_secret(adobe.client_secret)
 
     if adobe is not None and not args.skip_check:
         print(f"Checking the Adobe credential against {settings.adobe_ims_url} ...")

@@ -132,9 +132,12 @@ def _check_existing(current: Connection, grant: Grant, org_id: str | None) -> No
 
 def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> ConnectResult:
     """Validate the redirect, exchange the code, identify the org and store the connection."""
-    register_secret(params.get("state"), params.get("code"))
     now = deps.clock()
     state = verify_state(deps.app_secrets.state_key(), params.get("state"), now)
+    # Only now, with the signature checked, is the state ours to mask. Anything registered earlier
+    # would let anonymous requests mask log lines at will or push secrets out of the registry; the
+    # grant code is masked by its key and its shape (adapters.logs).
+    register_secret(params.get("state"))
 
     error = params.get("error")
     if error is not None:
