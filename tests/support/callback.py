@@ -60,11 +60,18 @@ class CallbackHarness:
     def close(self) -> None:
         self.logger.removeHandler(self.log)
 
-    def link(self, connection: str = "acme", sandbox: str = "prod", scopes: str | None = None, ttl: int = 15) -> str:
+    def link(
+        self,
+        connection: str = "acme",
+        sandbox: str = "prod",
+        scopes: str | None = None,
+        ttl: int = 15,
+        state_key: str = STATE_KEY,
+    ) -> str:
         return build_connect_link(
             table=self.settings.data_centers,
             client_id=CLIENT_ID,
-            state_key=STATE_KEY,
+            state_key=state_key,
             redirect_uri=CALLBACK_URL,
             scopes=tuple((scopes or self.scopes).split(",")),
             connection=connection,

@@ -86,10 +86,11 @@ class AppSecrets(AwsAdapter):
         self._clock = clock
         self._cache: dict[str, tuple[float, str]] = {}
 
-    def _read(self, suffix: str, *, force: bool = False) -> str:
+    def _read(self, suffix: str, *, force: bool = False, max_age: float | None = None) -> str:
         name = f"{self.prefix}/{suffix}"
         cached = self._cache.get(name)
-        if cached and not force and self._clock() - cached[0] < self.max_age:
+        limit = self.max_age if max_age is None else max_age
+        if cached and not force and self._clock() - cached[0] < limit:
             return cached[1]
         try:
             answer = self.client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
@@ -141,8 +142,9 @@ class AppSecrets(AwsAdapter):
         scopes = _strip(data.get("scopes")) or DEFAULT_ADOBE_SCOPES
         return AdobeCredentials(fields[0], fields[1], fields[2], scopes)
 
-    def state_key(self, *, force: bool = False) -> str:
-        key = self._read("state-key", force=force)
+    def state_key(self, *, force: bool = False, max_age: float | None = None) -> str:
+        """The key that signs connect links; ``force`` reads it afresh, ``max_age`` bounds the cache's age."""
+        key = self._read("state-key", force=force, max_age=max_age)
         if len(key) < 16:
             raise StateKeyInvalid(f"{self.prefix}/state-key is missing or too short.")
         return key

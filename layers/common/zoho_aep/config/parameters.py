@@ -122,6 +122,11 @@ ALL = (
     REFRESH_RESULT_QUEUE_URL,
 )
 
+# A link whose signature fails under the cached state key may be signed with a key rotated in since:
+# the callback reads the key again, at most this often, so new links work within seconds of a
+# rotation and forged states cannot make it read Secrets Manager on every request.
+STATE_KEY_RECHECK_SECONDS = 5.0
+
 DEFAULT_ADOBE_SCOPES = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext"
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from .. import wiring
 from ..adapters import aws
 from ..adapters.aws import client_errors
-from ..adapters.logs import pin_secret
+from ..adapters.logs import pin_secret, quiet_libraries
 from ..adapters.secrets import AppSecrets, ConnectionStore
 from ..config.parameters import DEFAULT_ADOBE_SCOPES
 from ..config.settings import Settings, check_callback_url, check_secret_prefix, load_settings, parse_scopes
@@ -555,6 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_libraries()  # botocore logs whole secret values at DEBUG, whatever the caller's logging says
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -17,6 +17,7 @@ from ..adapters.events import EventPublisher
 from ..adapters.logs import register_secret
 from ..adapters.secrets import AppSecrets, ConnectionStore
 from ..adapters.zoho.oauth import TokenSet, ZohoOAuthClient, ZohoOrg
+from ..config.parameters import STATE_KEY_RECHECK_SECONDS
 from ..config.settings import Settings
 from ..domain import events as ev
 from ..domain.connection import (
@@ -40,6 +41,7 @@ from ..domain.errors import (
     ConsentDeclined,
     SandboxMismatch,
     StateReused,
+    StateSignatureInvalid,
     ZohoAepError,
     ZohoOrgMismatch,
     ZohoRefreshTokenMissing,
@@ -133,11 +135,12 @@ def _check_existing(current: Connection, grant: Grant, org_id: str | None) -> No
 def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> ConnectResult:
     """Validate the redirect, exchange the code, identify the org and store the connection."""
     now = deps.clock()
-    state = verify_state(deps.app_secrets.state_key(), params.get("state"), now)
+    token = params.get("state")
+    state, key = _verified_state(deps, token, now)
     # Only now, with the signature checked, is the state ours to mask. Anything registered earlier
     # would let anonymous requests mask log lines at will or push secrets out of the registry; the
     # grant code is masked by its key and its shape (adapters.logs).
-    register_secret(params.get("state"))
+    register_secret(token)
 
     error = params.get("error")
     if error is not None:
@@ -156,10 +159,31 @@ def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> Conn
     if existing is not None:
         _check_existing(existing.connection, grant, None)
 
+    # Rotating the state key kills every open link at once: the key was cached (up to 5 minutes), so
+    # it is read again before the exchange, and a link signed with a key rotated out is refused.
+    current = deps.app_secrets.state_key(force=True)
+    if current != key:
+        verify_state(current, token, now)
     creds = deps.app_secrets.zoho_client()
     redirect_uri = deps.settings.require_callback_url()
     tokens = deps.zoho.exchange_code(dc, creds.client_id, creds.secret_for(dc.location), code, redirect_uri)
     return store_authorization(deps, creds=creds, dc=dc, tokens=tokens, grant=grant, now=now)
+
+
+def _verified_state(deps: ConnectDeps, token: str | None, now: float) -> tuple[LinkState, str]:
+    """The link's state and the key it verified under (the cached one, or one rotated in since).
+
+    A signature that fails under the cached key may belong to a link signed after a rotation: the
+    key is read again, at most every few seconds, so forged states cannot make every request read it.
+    """
+    cached = deps.app_secrets.state_key()
+    try:
+        return verify_state(cached, token, now), cached
+    except StateSignatureInvalid:
+        fresh = deps.app_secrets.state_key(max_age=STATE_KEY_RECHECK_SECONDS)
+        if fresh == cached:
+            raise
+        return verify_state(fresh, token, now), fresh
 
 
 def import_self_client(deps: ConnectDeps, *, connection: str, sandbox: str, location: str, code: str) -> ConnectResult:
