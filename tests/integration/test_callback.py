@@ -17,11 +17,12 @@ import pytest
 from local.emulators.base import Fault
 from tests.support.aws_faults import AwsFault, AwsFaults, no_backoff
 from tests.support.callback import CallbackHarness
-from tests.support.constants import CLIENT_SECRET, EU_SECRET
+from tests.support.constants import CLIENT_ID, CLIENT_SECRET, EU_SECRET, STATE_KEY
 from tests.support.fakes import FakeClock
 from tests.support.refresh_world import edited
 from zoho_aep.domain.datacenters import DataCenterTable
 from zoho_aep.domain.events import CONNECTION_AUTHORIZED
+from zoho_aep.domain.links import pkce_challenge, verify_state
 
 ALL_DCS = tuple(DataCenterTable.builtin())
 
@@ -77,11 +78,18 @@ def test_connects_a_us_org_and_stores_every_contract_field(cb: CallbackHarness) 
     tags = cb.tags()
     assert tags["zoho-aep:status"] == "active"
     assert tags["zoho-aep:data-center"] == "us"
+    assert tags["zoho-aep:zoho-org-name"] == "Acme US"
     assert int(tags["zoho-aep:expires-at"]) == int(cb.clock()) + 3600
     assert cb.events.events == [
         (
             CONNECTION_AUTHORIZED,
-            {"connection": "acme", "data_center": "us", "zoho_org_id": "700001", "reauthorized": False},
+            {
+                "connection": "acme",
+                "data_center": "us",
+                "zoho_org_id": "700001",
+                "zoho_org_name": "Acme US",
+                "reauthorized": False,
+            },
         )
     ]
     assert cb.outcomes == ["connected"]
@@ -95,6 +103,53 @@ def test_code_is_exchanged_in_a_form_body_at_the_data_centers_own_accounts_serve
     assert request.form["client_secret"] == EU_SECRET  # the per-data-center secret
     assert request.form["grant_type"] == "authorization_code"
     assert cb.secret("acme-eu")["data_center"] == "eu"
+
+
+def test_the_exchange_sends_the_pkce_verifier_of_the_link_that_asked_for_the_code(cb: CallbackHarness) -> None:
+    link = cb.link("acme")
+    challenge = _query(link.split("?", 1)[1])["code_challenge"]
+
+    assert cb.call(cb.consent(link))["statusCode"] == 200
+
+    (request,) = cb.token_requests()
+    state = verify_state(STATE_KEY, _query(link.split("?", 1)[1])["state"], cb.clock())
+    assert request.form["code_verifier"] == state.code_verifier(STATE_KEY)
+    assert pkce_challenge(request.form["code_verifier"]) == challenge
+
+
+def test_a_link_without_pkce_sends_no_verifier(cb: CallbackHarness) -> None:
+    assert cb.call(cb.consent(cb.link("acme", pkce=False)))["statusCode"] == 200
+    (request,) = cb.token_requests()
+    assert "code_verifier" not in request.form
+
+
+def test_a_link_for_one_data_center_refuses_a_consent_from_another_before_any_token_request(
+    cb: CallbackHarness,
+) -> None:
+    query = cb.consent(cb.link("acme", data_center="us"), user="admin@acme-eu.example")
+    before = cb.snapshot()
+
+    answer = cb.call(query)
+
+    assert_refused_cleanly(cb, answer, before, 409)
+    assert cb.outcomes == ["link-data-center-mismatch"] and cb.token_requests() == []
+
+
+def test_a_link_for_one_org_refuses_another_after_the_lookup_and_revokes_its_token(cb: CallbackHarness) -> None:
+    query = cb.consent(cb.link("acme", zoho_org_id="700001"), user="admin@acme-eu.example")
+    before = cb.snapshot()
+
+    answer = cb.call(query)
+
+    assert_refused_cleanly(cb, answer, before, 409)
+    assert cb.outcomes == ["link-org-mismatch"]
+    assert cb.zoho.live_refresh_tokens(CLIENT_ID) == [], "the new refresh token is revoked"
+
+
+def test_a_link_for_its_own_org_and_data_center_connects(cb: CallbackHarness) -> None:
+    link = cb.link("acme-eu", zoho_org_id="700002", data_center="eu")
+    assert cb.call(cb.consent(link, user="admin@acme-eu.example"))["statusCode"] == 200
+    assert cb.secret("acme-eu")["zoho_org_id"] == "700002"
 
 
 @pytest.mark.parametrize("dc", ALL_DCS)

@@ -32,11 +32,12 @@ from hypothesis import strategies as st
 from tests.proof.conftest import PROOF
 from tests.proof.figures import FIGURES
 from tests.support.callback import CallbackHarness
-from tests.support.constants import PREFIX
+from tests.support.constants import CLIENT_ID, PREFIX
 from tests.support.fakes import FakeClock, http_event
 from tests.support.leaks import LeakHunt
 from tests.support.network import OutboundConnections, endpoints_of
 from zoho_aep.domain.datacenters import DataCenterTable
+from zoho_aep.domain.events import CONNECTION_AUTHORIZED
 from zoho_aep.domain.links import LinkState
 from zoho_aep.edges.pages import SECURITY_HEADERS
 
@@ -486,6 +487,53 @@ def test_a_signed_state_whose_names_carry_a_control_character_touches_nothing(
 
 
 US_ORG_ID = "700001"  # the conftest's US org
+US_ADMIN = "admin@acme.example"
+
+
+def _swapped(edge: Edge, link_a: str, link_b: str) -> tuple[str, str]:
+    """A's admin consents to link A; the attacker brings A's code with link B's state. (query, A's own)"""
+    own = edge.cb.consent(link_a, user=US_ADMIN)
+    params = dict(parse_qsl(own))
+    params["state"] = parse_qs(urlsplit(link_b).query)["state"][0]
+    return urlencode(params), own
+
+
+def test_a_code_minted_under_one_link_is_refused_with_another_links_state(edge: Edge) -> None:
+    """The attack: connection B ended up holding A's org. PKCE ties the code to link A's verifier."""
+    swapped, _ = _swapped(edge, edge.cb.link("acme"), edge.cb.link("beta"))
+
+    edge.send(http_event(swapped), signed_for="beta")
+
+    assert edge.cb.outcomes[-1] == "zoho-code-invalid"
+    assert f"{PREFIX}/connections/beta" not in edge.cb.snapshot()
+    edge.cb.clock.advance(61)
+    assert edge.cb.connect("acme", user=US_ADMIN)["statusCode"] == 200, "link A itself still works"
+
+
+def test_without_pkce_a_link_bound_to_its_org_refuses_a_swapped_code(edge: Edge) -> None:
+    """Not resting on PKCE alone: with it off (a data center that refuses it), the org binding holds."""
+    link_b = edge.cb.link("beta", pkce=False, zoho_org_id="700002")
+    swapped, _ = _swapped(edge, edge.cb.link("acme", pkce=False), link_b)
+    live = set(edge.cb.zoho.live_refresh_tokens(CLIENT_ID))
+
+    edge.send(http_event(swapped), signed_for="beta")
+
+    assert edge.cb.outcomes[-1] == "link-org-mismatch"
+    assert f"{PREFIX}/connections/beta" not in edge.cb.snapshot()
+    assert set(edge.cb.zoho.live_refresh_tokens(CLIENT_ID)) == live, "the swapped consent's token is revoked"
+
+
+def test_without_pkce_or_a_binding_a_swapped_first_consent_names_the_foreign_org(edge: Edge) -> None:
+    """The remaining exposure (docs/security.md): the swap lands, but the first consent says whose org it is."""
+    swapped, _ = _swapped(edge, edge.cb.link("acme", pkce=False), edge.cb.link("beta", pkce=False))
+
+    edge.send(http_event(swapped), signed_for="beta")
+
+    assert edge.cb.outcomes[-1] == "connected"
+    (detail,) = edge.cb.events.of_type(CONNECTION_AUTHORIZED)
+    assert (detail["connection"], detail["zoho_org_id"], detail["zoho_org_name"]) == ("beta", US_ORG_ID, "Acme US")
+    assert detail["reauthorized"] is False
+    assert edge.cb.tags("beta")["zoho-aep:zoho-org-name"] == "Acme US"
 
 
 def test_anonymous_requests_cannot_make_the_log_mask_what_a_real_connect_says(edge: Edge) -> None:

@@ -67,6 +67,10 @@ class CallbackHarness:
         scopes: str | None = None,
         ttl: int = 15,
         state_key: str = STATE_KEY,
+        *,
+        data_center: str | None = None,
+        zoho_org_id: str | None = None,
+        pkce: bool = True,
     ) -> str:
         return build_connect_link(
             table=self.settings.data_centers,
@@ -76,6 +80,9 @@ class CallbackHarness:
             scopes=tuple((scopes or self.scopes).split(",")),
             connection=connection,
             sandbox=sandbox,
+            data_center=data_center,
+            zoho_org_id=zoho_org_id,
+            pkce=pkce,
             ttl_minutes=ttl,
             now=self.clock(),
         ).url

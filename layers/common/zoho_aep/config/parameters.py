@@ -37,6 +37,13 @@ ZOHO_SCOPES = Setting(
     "ZohoCRM.modules.READ,ZohoCRM.settings.READ,ZohoCRM.users.READ,ZohoCRM.org.READ",
     "Comma-separated Zoho scopes that connect links ask for (ZohoCRM.org.READ identifies the org)",
 )
+ZOHO_PKCE_OFF = Setting(
+    "ZOHO_PKCE_OFF_DATA_CENTERS",
+    "ZohoPkceOffDataCenters",
+    "none",
+    "Zoho data centers whose connect links carry no PKCE challenge, should one refuse it (comma-separated, "
+    "or all); none: every link uses PKCE (S256). zoho-aep link reads it from the stack's output",
+)
 CALLBACK_URL = Setting(
     "CALLBACK_URL", "CallbackBaseUrl", "", "The exact redirect URI registered with Zoho (the stack derives it)"
 )
@@ -106,6 +113,7 @@ ALL = (
     SECRET_PREFIX,
     EVENT_BUS_NAME,
     ZOHO_SCOPES,
+    ZOHO_PKCE_OFF,
     CALLBACK_URL,
     SECRETS_KMS_KEY_ID,
     ADOBE_IMS_URL,

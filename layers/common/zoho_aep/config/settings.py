@@ -56,6 +56,19 @@ def check_callback_url(url: str, var: str = "CALLBACK_URL") -> str:
     return url
 
 
+def parse_pkce_off(text: str, table: DataCenterTable, var: str = "ZOHO_PKCE_OFF_DATA_CENTERS") -> frozenset[str]:
+    """The data centers whose links carry no PKCE challenge: ``none``, ``all``, or a list of the table's."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names in ([], ["none"]):
+        return frozenset()
+    if names == ["all"]:
+        return frozenset(table)
+    unknown = sorted(n[:12] for n in names if n not in table)
+    if unknown:
+        raise ConfigError(f"{var}: not data centers of the table: {', '.join(unknown[:3])} (e.g. cn,jp, or all)")
+    return frozenset(names)
+
+
 def _queue_url(env: Mapping[str, str], var: str) -> str | None:
     """An SQS queue URL (https; plain http only to a 127.0.0.x emulator), or None when unset."""
     url = env.get(var, "").strip()
@@ -107,10 +120,15 @@ class Settings:
     refresh_shard_queue_url: str | None = None
     refresh_result_queue_url: str | None = None
     refresh_shard_size: int = int(p.REFRESH_SHARD_SIZE.default)
+    pkce_off: frozenset[str] = frozenset()  # data centers whose links carry no PKCE challenge
 
     @property
     def connections_prefix(self) -> str:
         return f"{self.secret_prefix}/connections/"
+
+    def pkce_for(self, location: str) -> bool:
+        """Whether a link that starts for ``location`` carries a PKCE challenge (S256)."""
+        return location not in self.pkce_off
 
     def require_callback_url(self) -> str:
         if not self.callback_url:
@@ -164,4 +182,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url:
         refresh_shard_queue_url=shard_queue,
         refresh_result_queue_url=result_queue,
         refresh_shard_size=_int(env, p.REFRESH_SHARD_SIZE),
+        pkce_off=parse_pkce_off(env.get(str(p.ZOHO_PKCE_OFF.env), ""), table),
     )

@@ -13,6 +13,7 @@ Non-secret state lives in the secret's tags (``TAG_*``), so listing connections 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -28,6 +29,7 @@ TAG_EXPIRES_AT = "zoho-aep:expires-at"  # epoch seconds of the access token's ex
 TAG_DATA_CENTER = "zoho-aep:data-center"
 TAG_LAST_ERROR = "zoho-aep:last-error"  # a code, never a message from the wire
 TAG_ORG_ID = "zoho-aep:zoho-org-id"
+TAG_ORG_NAME = "zoho-aep:zoho-org-name"  # the org's name as Zoho gave it, tag-safe (so `status` can name it)
 TAG_RETRY_AFTER = "zoho-aep:retry-after"  # epoch seconds: no refresh attempt before (Zoho throttled)
 TAG_MANAGED = "zoho-aep:managed"
 TAG_BASE_CONNECTION_ID = "aep:base-connection-id"
@@ -41,6 +43,18 @@ STATUS_NEEDS_REAUTH = "needs-reauth"
 STATUS_REFRESH_FAILING = "refresh-failing"
 STATUS_PROVISIONING_FAILED = "provisioning-failed"
 STATUSES = (STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REFRESH_FAILING, STATUS_PROVISIONING_FAILED)
+
+
+_TAG_UNSAFE = re.compile(r"[^\w .:/=+@-]+")
+MAX_TAG_VALUE = 256
+
+
+def tag_value(text: str) -> str:
+    """``text`` as an AWS tag value: letters, digits, spaces and ``_ . : / = + - @``, at most 256 characters.
+
+    Anything else (quotes, commas, control characters) becomes a space: the tag is for reading.
+    """
+    return " ".join(_TAG_UNSAFE.sub(" ", text).split())[:MAX_TAG_VALUE]
 
 
 def int_tag(tags: Mapping[str, str], key: str) -> int | None:

@@ -170,6 +170,19 @@ class InvalidSandboxName(BadRequest):
     code = "sandbox-name-invalid"
 
 
+class ZohoOrgIdInvalid(BadRequest):
+    """An operator named a Zoho org id for a link (``--zoho-org-id``) that is not one."""
+
+    code = "zoho-org-id-invalid"
+
+
+class LinkDataCenterMismatch(BadRequest):
+    """The link was made for one Zoho data center (``--data-center``); the consent came from another."""
+
+    code = "link-data-center-mismatch"
+    http_status = 409
+
+
 class DataCenterUnknown(BadRequest):
     """An operator named a Zoho data center the table does not know."""
 
@@ -295,6 +308,13 @@ class ZohoMintBudgetExhausted(ZohoError):
     code = "zoho-mint-budget-exhausted"
     retryable = True
     http_status = 503
+
+
+class LinkOrgMismatch(ZohoError):
+    """The link was made for one Zoho org (``--zoho-org-id``); another org consented."""
+
+    code = "link-org-mismatch"
+    http_status = 409
 
 
 class ZohoOrgMismatch(ZohoError):

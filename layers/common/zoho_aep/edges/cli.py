@@ -31,6 +31,7 @@ from ..domain.connection import (
     TAG_EXPIRES_AT,
     TAG_LAST_ERROR,
     TAG_ORG_ID,
+    TAG_ORG_NAME,
     TAG_SANDBOX,
     TAG_STATUS,
 )
@@ -50,7 +51,7 @@ from ..domain.errors import (
     StoreError,
     ZohoAepError,
 )
-from ..domain.links import DEFAULT_TTL_MINUTES, build_connect_link
+from ..domain.links import DEFAULT_TTL_MINUTES, build_connect_link, check_zoho_org_id
 from ..domain.names import check_connection_name
 from ..usecases.connect import import_self_client
 from ..usecases.credentials import check_adobe_credential
@@ -65,6 +66,7 @@ STACK_OUTPUTS = {
     "SecretPrefix": "SECRET_PREFIX",
     "ZohoScopes": "ZOHO_SCOPES",
     "EventBusName": "EVENT_BUS_NAME",
+    "ZohoPkceOffDataCenters": "ZOHO_PKCE_OFF_DATA_CENTERS",
 }
 
 
@@ -109,9 +111,10 @@ def _cmd_link(args: argparse.Namespace) -> int:
         raise ConfigError(
             "CALLBACK_URL is not set: pass --stack NAME or --callback-url, or export the stack's CallbackUrl output."
         )
-    if args.data_center not in settings.data_centers:
+    if args.data_center is not None and args.data_center not in settings.data_centers:
         known = ", ".join(settings.data_centers)
         raise DataCenterUnknown(f"--data-center must be one of: {known}.")
+    org_id = check_zoho_org_id(args.zoho_org_id) if args.zoho_org_id is not None else None
     secrets = AppSecrets(settings.secret_prefix)
     client = secrets.zoho_client()
     link = build_connect_link(
@@ -123,11 +126,17 @@ def _cmd_link(args: argparse.Namespace) -> int:
         connection=args.connection,
         sandbox=args.sandbox,
         data_center=args.data_center,
+        zoho_org_id=org_id,
+        pkce=settings.pkce_for(args.data_center or "us"),
         ttl_minutes=args.ttl_minutes,
         now=time.time(),
     )
     expires = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(link.state.expires_at))
+    bound = [f"Zoho org {org_id}"] if org_id else []
+    bound += [f"data center {args.data_center}"] if args.data_center else []
     print(f"Connect link for connection '{link.state.connection}' (AEP sandbox '{link.state.sandbox}').")
+    if bound:
+        print(f"It connects only {' in '.join(bound)}.")
     print(f"Send it to the Zoho CRM administrator; it works once and expires at {expires}.")
     print(link.url)
     return EXIT_OK
@@ -146,6 +155,7 @@ STATUS_COLUMNS = (
     "connection",
     "data_center",
     "zoho_org",
+    "zoho_org_name",
     "status",
     "expires",
     "sandbox",
@@ -165,6 +175,7 @@ def status_rows(store: ConnectionStore, now: float) -> list[dict[str, str | int 
                 "connection": item.name,
                 "data_center": tags.get(TAG_DATA_CENTER),
                 "zoho_org": tags.get(TAG_ORG_ID),
+                "zoho_org_name": tags.get(TAG_ORG_NAME),  # so a consent by the wrong org is seen at once
                 "status": tags.get(TAG_STATUS),
                 "expires_at": int(expires) if expires and expires.isdigit() else None,
                 "expires": _expires_in(expires, now),
@@ -481,7 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(link)
     link.add_argument("--connection", required=True, help="connection name: lower-case letters, digits, dashes")
     link.add_argument("--sandbox", required=True, help="the AEP sandbox the connection feeds, e.g. prod")
-    link.add_argument("--data-center", default="us", help="the Zoho org's data center (cn starts on China's server)")
+    link.add_argument(
+        "--data-center",
+        help="the Zoho org's data center: the link then connects only that one (cn starts on China's server)",
+    )
+    link.add_argument("--zoho-org-id", help="the Zoho org id expected: the link then connects only that org")
     link.add_argument("--ttl-minutes", type=int, default=DEFAULT_TTL_MINUTES, help="how long the link is valid")
     link.add_argument("--callback-url", help="the redirect URI registered with Zoho (default: $CALLBACK_URL)")
     link.add_argument("--scopes", help="comma-separated Zoho scopes (default: $ZOHO_SCOPES or read-only CRM)")

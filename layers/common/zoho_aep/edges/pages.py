@@ -127,6 +127,16 @@ _TEXT: dict[str, tuple[str, str, str]] = {
         "This connection belongs to another Zoho org; the new access was revoked and nothing changed.",
         "Sign in to Zoho with the org the connection belongs to, or ask for a link with a new connection name.",
     ),
+    "link-org-mismatch": (
+        "Different Zoho org",
+        "This connect link was made for another Zoho org; the new access was revoked and nothing was stored.",
+        "Sign in to Zoho with the org the link was made for, or ask for a new link.",
+    ),
+    "link-data-center-mismatch": (
+        "Different Zoho data center",
+        "This connect link was made for an org in another Zoho data center; nothing was stored.",
+        "Ask the person who sent you the link for one made for your data center.",
+    ),
     "not-found": ("Not found", "There is nothing at this address.", "Open your connect link."),
 }
 

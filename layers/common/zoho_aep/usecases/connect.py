@@ -27,10 +27,12 @@ from ..domain.connection import (
     TAG_LAST_ERROR,
     TAG_MANAGED,
     TAG_ORG_ID,
+    TAG_ORG_NAME,
     TAG_RETRY_AFTER,
     TAG_SANDBOX,
     TAG_STATUS,
     Connection,
+    tag_value,
 )
 from ..domain.credentials import ZohoClientCredentials
 from ..domain.datacenters import DataCenter
@@ -39,6 +41,8 @@ from ..domain.errors import (
     AuthorizationRefused,
     CodeMissing,
     ConsentDeclined,
+    LinkDataCenterMismatch,
+    LinkOrgMismatch,
     SandboxMismatch,
     StateReused,
     StateSignatureInvalid,
@@ -114,10 +118,11 @@ class Grant:
     sandbox: str
     nonce: str | None = None
     nonce_expires_at: int = 0
+    expected_org_id: str | None = None  # the link's --zoho-org-id: any other org is refused
 
     @classmethod
     def from_state(cls, state: LinkState) -> Grant:
-        return cls(state.connection, state.sandbox, state.nonce, state.expires_at)
+        return cls(state.connection, state.sandbox, state.nonce, state.expires_at, state.zoho_org_id)
 
 
 def _check_existing(current: Connection, grant: Grant, org_id: str | None) -> None:
@@ -154,6 +159,12 @@ def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> Conn
     accounts_server = params.get("accounts-server")
     if accounts_server is not None and normalise_origin(accounts_server) != dc.accounts_url:
         raise AccountsServerMismatch("The redirect names an accounts server that is not its data center's.")
+    if state.data_center is not None and dc.location != state.data_center:
+        # Checked before any token request: a code works only at its own data center, so an exchange
+        # at the one the redirect names proves it; a redirect naming another is refused outright.
+        raise LinkDataCenterMismatch(
+            f"This link is for Zoho data center {state.data_center}; the consent came from {dc.location}."
+        )
     grant = Grant.from_state(state)
     existing = deps.store.get(state.connection)
     if existing is not None:
@@ -164,9 +175,15 @@ def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> Conn
     current = deps.app_secrets.state_key(force=True)
     if current != key:
         verify_state(current, token, now)
+    # PKCE: the code is honoured only with the verifier of the link that asked for it, so a code
+    # minted under another link (its own challenge) cannot be completed with this link's state.
+    verifier = state.code_verifier(current)
+    register_secret(verifier)
     creds = deps.app_secrets.zoho_client()
     redirect_uri = deps.settings.require_callback_url()
-    tokens = deps.zoho.exchange_code(dc, creds.client_id, creds.secret_for(dc.location), code, redirect_uri)
+    tokens = deps.zoho.exchange_code(
+        dc, creds.client_id, creds.secret_for(dc.location), code, redirect_uri, code_verifier=verifier
+    )
     return store_authorization(deps, creds=creds, dc=dc, tokens=tokens, grant=grant, now=now)
 
 
@@ -222,6 +239,9 @@ def store_authorization(
         raise ZohoRefreshTokenMissing("Zoho issued no refresh token.")
     try:
         org = deps.zoho.get_org(tokens.api_domain or dc.default_api_domain, tokens.access_token)
+        if grant.expected_org_id is not None and org.id != grant.expected_org_id:
+            # Not resting on PKCE alone: a link bound to an org takes no other, whoever consents.
+            raise LinkOrgMismatch(f"This link is for Zoho org {grant.expected_org_id}; another org consented.")
 
         def mutate(current: Connection | None) -> Connection:
             if current is not None:
@@ -249,6 +269,7 @@ def store_authorization(
             TAG_EXPIRES_AT: str(expires_epoch),
             TAG_DATA_CENTER: dc.location,
             TAG_ORG_ID: org.id,
+            TAG_ORG_NAME: tag_value(org.name),
             TAG_SANDBOX: grant.sandbox,
             TAG_MANAGED: "true",
         }
@@ -279,6 +300,8 @@ def store_authorization(
                 "connection": grant.connection,
                 "data_center": dc.location,
                 "zoho_org_id": org.id,
+                # The org by name too: a first consent by the wrong admin (another org) is seen at once.
+                "zoho_org_name": org.name,
                 "reauthorized": reauthorized,
             },
         )

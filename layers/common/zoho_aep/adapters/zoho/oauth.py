@@ -93,10 +93,12 @@ class ZohoOAuthClient:
         client_secret: str,
         code: str,
         redirect_uri: str | None,
+        code_verifier: str | None = None,
     ) -> TokenSet:
         """Trade a grant code for tokens at ``dc``'s accounts server.
 
-        ``redirect_uri`` is None for self-client codes made in Zoho's API console. The answer must
+        ``redirect_uri`` is None for self-client codes made in Zoho's API console; ``code_verifier``
+        is the link's PKCE verifier when its authorization URL carried a challenge. The answer must
         carry a refresh token and an ``api_domain`` of ``dc``; otherwise the fresh refresh token is
         revoked (it would count against Zoho's 20-per-user limit) and an error raised.
         """
@@ -108,6 +110,8 @@ class ZohoOAuthClient:
         }
         if redirect_uri is not None:
             form["redirect_uri"] = redirect_uri
+        if code_verifier is not None:
+            form["code_verifier"] = code_verifier
         tokens = self._token_call(dc.accounts_url, form, refreshing=False)
         if not tokens.refresh_token:
             raise ZohoRefreshTokenMissing(
