@@ -373,6 +373,11 @@ class ZohoEmulator(Emulator):
                 if rt.client_id == client_id and not rt.revoked and (user is None or rt.user == user)
             ]
 
+    def user_id(self, user: str) -> str:
+        """The CRM id of a user (``GET /crm/v8/users?type=CurrentUser`` answers it)."""
+        with self._state:
+            return self._users[user].user_id
+
     def access_token_valid(self, token: str) -> bool:
         with self._state:
             at = self._access.get(token)

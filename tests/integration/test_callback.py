@@ -6,9 +6,11 @@ input was already bad, no secret write and no event.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -79,6 +81,7 @@ def test_connects_a_us_org_and_stores_every_contract_field(cb: CallbackHarness) 
     assert tags["zoho-aep:status"] == "active"
     assert tags["zoho-aep:data-center"] == "us"
     assert tags["zoho-aep:zoho-org-name"] == "Acme US"
+    assert tags["zoho-aep:zoho-user-id"] == secret["zoho_user_id"] == cb.zoho.user_id("admin@acme.example")
     assert int(tags["zoho-aep:expires-at"]) == int(cb.clock()) + 3600
     assert cb.events.events == [
         (
@@ -89,6 +92,8 @@ def test_connects_a_us_org_and_stores_every_contract_field(cb: CallbackHarness) 
                 "zoho_org_id": "700001",
                 "zoho_org_name": "Acme US",
                 "reauthorized": False,
+                "zoho_user_id": cb.zoho.user_id("admin@acme.example"),
+                "zoho_user_connections": 1,
             },
         )
     ]
@@ -488,3 +493,77 @@ def test_an_unexpected_failure_after_the_exchange_revokes_the_new_token(
     assert answer["statusCode"] == 500
     (revoke,) = cb.zoho.calls("/oauth/v2/token/revoke")
     assert cb.zoho.refresh_token_info(revoke.form["token"])["revoked"] is True
+
+
+# ---- Zoho's 20 refresh tokens per user and client ------------------------------------------------
+US_ADMIN = "admin@acme.example"
+
+
+def _connect_many(cb: CallbackHarness, names: list[str], user: str = US_ADMIN) -> list[str]:
+    outcomes = []
+    for name in names:
+        cb.clock.advance(61)  # Zoho allows 10 grant codes per client per 10 minutes
+        cb.connect(name, user=user)
+        outcomes.append(cb.outcomes[-1])
+    return outcomes
+
+
+def test_the_consent_that_would_give_one_zoho_user_twenty_connections_is_refused_and_revoked(
+    cb: CallbackHarness,
+) -> None:
+    names = [f"conn-{i:02d}" for i in range(19)]
+    assert _connect_many(cb, names) == ["connected"] * 19
+    before = cb.snapshot()
+    cb.clock.advance(61)
+
+    answer = cb.connect("conn-19", user=US_ADMIN)
+
+    assert (answer["statusCode"], cb.outcomes[-1]) == (409, "zoho-user-token-limit")
+    assert cb.snapshot() == before
+    live = set(cb.zoho.live_refresh_tokens(CLIENT_ID, US_ADMIN))
+    assert len(live) == 19 and {cb.secret(n)["refresh_token"] for n in names} == live, "no live token evicted"
+
+
+def test_a_reconsent_of_a_connection_the_user_holds_is_not_another_connection(cb: CallbackHarness) -> None:
+    names = [f"conn-{i:02d}" for i in range(19)]
+    _connect_many(cb, names)
+    cb.clock.advance(61)
+
+    assert cb.connect("conn-00", user=US_ADMIN)["statusCode"] == 200
+    assert cb.events.events[-1][1]["zoho_user_connections"] == 19
+
+
+def test_connections_of_other_users_and_those_needing_reauth_do_not_count(cb: CallbackHarness) -> None:
+    _connect_many(cb, [f"conn-{i:02d}" for i in range(18)])
+    _connect_many(cb, ["eu-conn"], user="admin@acme-eu.example")
+    cb.store.set_tags("conn-00", {"zoho-aep:status": "needs-reauth"})
+
+    assert _connect_many(cb, ["conn-18", "conn-19"]) == ["connected", "connected"]
+    assert cb.events.events[-1][1]["zoho_user_connections"] == 19
+
+
+def test_consents_near_the_limit_say_so_in_the_log_and_the_event(cb: CallbackHarness) -> None:
+    _connect_many(cb, [f"conn-{i:02d}" for i in range(15)])
+
+    near = [json.loads(line) for line in cb.log.lines if '"zoho-user-token-limit-near"' in line]
+    assert [(r["connection"], r["zoho_user_connections"], r["limit"]) for r in near] == [("conn-14", 15, 19)]
+    assert [detail["zoho_user_connections"] for _, detail in cb.events.events] == list(range(1, 16))
+
+
+def test_the_operator_may_allow_a_consent_past_the_limit_and_is_warned(cb: CallbackHarness) -> None:
+    cb.deps.settings = replace(cb.deps.settings, allow_token_eviction=True)
+    _connect_many(cb, [f"conn-{i:02d}" for i in range(19)])
+
+    assert _connect_many(cb, ["conn-19"]) == ["connected"]
+    (warning,) = [json.loads(line) for line in cb.log.lines if '"outcome":"zoho-user-token-limit"' in line]
+    assert (warning["connection"], warning["zoho_user_connections"]) == ("conn-19", 20)
+
+
+def test_a_consent_without_the_users_scope_is_refused_and_revoked(cb: CallbackHarness) -> None:
+    query = cb.consent(cb.link("acme", scopes="ZohoCRM.modules.READ,ZohoCRM.org.READ"))
+    before = cb.snapshot()
+
+    answer = cb.call(query)
+
+    assert_refused_cleanly(cb, answer, before, 403)
+    assert cb.outcomes == ["zoho-scope-mismatch"] and cb.zoho.live_refresh_tokens(CLIENT_ID) == []

@@ -53,6 +53,8 @@ def test_import_self_client_stores_the_connection_like_the_callback(world: Sandb
         "zoho_org_id": ORG_ID,
         "zoho_org_name": ORG_NAME,
         "reauthorized": False,
+        "zoho_user_id": world.zoho.user_id(ADMIN),
+        "zoho_user_connections": 1,
     }
     assert code not in out + err
 

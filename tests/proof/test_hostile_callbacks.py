@@ -536,6 +536,24 @@ def test_without_pkce_or_a_binding_a_swapped_first_consent_names_the_foreign_org
     assert edge.cb.tags("beta")["zoho-aep:zoho-org-name"] == "Acme US"
 
 
+def test_one_zoho_users_consents_never_silently_end_a_live_connections_token(edge: Edge) -> None:
+    """The attack: the 21st consent by one Zoho user silently killed the oldest connection (Zoho keeps 20
+    refresh tokens per user and client) while it stayed `active`. Now the consent that would leave the
+    user no room for the next exchange is refused with a reason, and its token revoked."""
+    outcomes = []
+    for i in range(21):
+        edge.cb.clock.advance(61)  # Zoho allows 10 grant codes per client per 10 minutes
+        query = edge.cb.consent(edge.cb.link(f"conn-{i:02d}"), user=US_ADMIN)
+        edge.send(http_event(query), signed_for=f"conn-{i:02d}")
+        outcomes.append(edge.cb.outcomes[-1])
+
+    assert outcomes == ["connected"] * 19 + ["zoho-user-token-limit"] * 2
+    live = set(edge.cb.zoho.live_refresh_tokens(CLIENT_ID, US_ADMIN))
+    stored = {edge.cb.secret(f"conn-{i:02d}")["refresh_token"] for i in range(19)}
+    assert stored == live, "every stored connection's token is live, and nothing else is"
+    assert {edge.cb.tags(f"conn-{i:02d}")["zoho-aep:status"] for i in range(19)} == {"active"}
+
+
 def test_anonymous_requests_cannot_make_the_log_mask_what_a_real_connect_says(edge: Edge) -> None:
     """Values sent before any signature check were registered for masking: two unsigned requests made
     the next real connect log its message and its org id as ***."""

@@ -47,6 +47,7 @@ from zoho_aep.wiring import ADOBE_POLICY, CALLBACK_POLICY, REFRESH_POLICY
 TOKEN = "/oauth/v2/token"
 REVOKE = "/oauth/v2/token/revoke"
 ORG = "/crm/v8/org"
+USERS = "/crm/v8/users"
 SPEC = FLOW_PREFIX + "/connectionSpecs"
 CONNECTIONS = FLOW_PREFIX + "/connections"
 HANG = 0.6  # longer than the shortened read timeout below
@@ -236,6 +237,12 @@ CALLBACK_CASES = [
     CallbackCase("zoho-org-garbage", Http("zoho", Fault(ORG, "garbage", status=200)), "zoho-response-invalid", 502, 1),
     CallbackCase("zoho-org-huge", Http("zoho", Fault(ORG, "huge")), "zoho-unavailable", 503, 1),
     CallbackCase("zoho-org-garbled-gzip", Http("zoho", garbled_gzip(ORG)), "zoho-unavailable", 503, 3),
+    CallbackCase("zoho-user-5xx", Http("zoho", Fault(USERS, status=500)), "zoho-unavailable", 503, 3),
+    CallbackCase(
+        "zoho-user-garbage", Http("zoho", Fault(USERS, "garbage", status=200)), "zoho-response-invalid", 502, 1
+    ),
+    # Counting the user's connections (tags only) must work, or the consent is refused and revoked.
+    CallbackCase("sm-list-user-connections-throttled", _sm("ListSecrets"), "secret-store-error", 500, AWS_ATTEMPTS),
     CallbackCase(
         "sm-get-state-key-throttled",
         _sm("GetSecretValue", secret="/state-key"),

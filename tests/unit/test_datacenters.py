@@ -134,3 +134,17 @@ def test_a_pkce_setting_naming_an_unknown_data_center_stops_the_function(text: s
 
     with pytest.raises(ConfigError, match="ZOHO_PKCE_OFF_DATA_CENTERS"):
         load_settings({"ZOHO_PKCE_OFF_DATA_CENTERS": text})
+
+
+@pytest.mark.parametrize(("text", "allowed"), [("", False), ("refuse", False), ("allow", True)])
+def test_the_token_eviction_setting_is_refuse_or_allow(text: str, allowed: bool) -> None:
+    from zoho_aep.config.settings import load_settings
+
+    assert load_settings({"ZOHO_USER_TOKEN_EVICTION": text}).allow_token_eviction is allowed
+
+
+def test_any_other_token_eviction_setting_stops_the_function() -> None:
+    from zoho_aep.config.settings import load_settings
+
+    with pytest.raises(ConfigError, match="ZOHO_USER_TOKEN_EVICTION"):
+        load_settings({"ZOHO_USER_TOKEN_EVICTION": "yes"})

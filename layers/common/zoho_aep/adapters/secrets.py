@@ -239,11 +239,18 @@ class ConnectionStore(AwsAdapter):
             raise ConnectionNotFound(f"There is no connection named {connection}.")
         return stored
 
-    def list(self) -> list[ConnectionSummary]:
-        """Every connection with its tags, 100 per call; never reads a secret value."""
+    def list(self, *, tagged: tuple[str, str] | None = None) -> list[ConnectionSummary]:
+        """Every connection with its tags, 100 per call; never reads a secret value.
+
+        ``tagged=(key, value)``: only connections whose tag ``key`` is exactly ``value`` (AWS filters
+        tag values by prefix, so the answer is checked again here).
+        """
         summaries: list[ConnectionSummary] = []
         prefix = self.connections_prefix
-        kwargs: dict[str, Any] = {"Filters": [{"Key": "name", "Values": [prefix]}], "MaxResults": 100}
+        filters: list[dict[str, Any]] = [{"Key": "name", "Values": [prefix]}]
+        if tagged is not None:
+            filters += [{"Key": "tag-key", "Values": [tagged[0]]}, {"Key": "tag-value", "Values": [tagged[1]]}]
+        kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": 100}
         while True:
             try:
                 page = self.client.list_secrets(**kwargs)
@@ -254,6 +261,8 @@ class ConnectionStore(AwsAdapter):
                 if not name.startswith(prefix) or item.get("DeletedDate"):
                     continue
                 tags = {t["Key"]: t.get("Value", "") for t in item.get("Tags", [])}
+                if tagged is not None and tags.get(tagged[0]) != tagged[1]:
+                    continue
                 changed = item.get("LastChangedDate")
                 summaries.append(
                     ConnectionSummary(

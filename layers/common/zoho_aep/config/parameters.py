@@ -44,6 +44,13 @@ ZOHO_PKCE_OFF = Setting(
     "Zoho data centers whose connect links carry no PKCE challenge, should one refuse it (comma-separated, "
     "or all); none: every link uses PKCE (S256). zoho-aep link reads it from the stack's output",
 )
+ZOHO_USER_TOKEN_EVICTION = Setting(
+    "ZOHO_USER_TOKEN_EVICTION",
+    "ZohoUserTokenEviction",
+    "refuse",
+    "refuse: a consent that would leave one Zoho user with 20 connections (Zoho keeps 20 refresh tokens per "
+    "user; the next would delete the oldest) is refused (zoho-user-token-limit); allow: accepted, with a warning",
+)
 CALLBACK_URL = Setting(
     "CALLBACK_URL", "CallbackBaseUrl", "", "The exact redirect URI registered with Zoho (the stack derives it)"
 )
@@ -114,6 +121,7 @@ ALL = (
     EVENT_BUS_NAME,
     ZOHO_SCOPES,
     ZOHO_PKCE_OFF,
+    ZOHO_USER_TOKEN_EVICTION,
     CALLBACK_URL,
     SECRETS_KMS_KEY_ID,
     ADOBE_IMS_URL,

@@ -121,6 +121,8 @@ class Settings:
     refresh_result_queue_url: str | None = None
     refresh_shard_size: int = int(p.REFRESH_SHARD_SIZE.default)
     pkce_off: frozenset[str] = frozenset()  # data centers whose links carry no PKCE challenge
+    # ZOHO_USER_TOKEN_EVICTION=allow: accept a consent past one user's refresh-token limit (with a warning)
+    allow_token_eviction: bool = False
 
     @property
     def connections_prefix(self) -> str:
@@ -183,4 +185,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url:
         refresh_result_queue_url=result_queue,
         refresh_shard_size=_int(env, p.REFRESH_SHARD_SIZE),
         pkce_off=parse_pkce_off(env.get(str(p.ZOHO_PKCE_OFF.env), ""), table),
+        allow_token_eviction=_token_eviction(env),
     )
+
+
+def _token_eviction(env: Mapping[str, str]) -> bool:
+    var = str(p.ZOHO_USER_TOKEN_EVICTION.env)
+    value = env.get(var, "").strip() or str(p.ZOHO_USER_TOKEN_EVICTION.default)
+    if value not in ("refuse", "allow"):
+        raise ConfigError(f"{var}: refuse or allow")
+    return value == "allow"

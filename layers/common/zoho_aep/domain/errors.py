@@ -310,6 +310,20 @@ class ZohoMintBudgetExhausted(ZohoError):
     http_status = 503
 
 
+class ZohoUserTokenLimit(ZohoError):
+    """The consenting Zoho user already holds as many connections as Zoho keeps refresh tokens for, less
+    the one every exchange needs: accepting would let the user's next consent delete a live token."""
+
+    code = "zoho-user-token-limit"
+    http_status = 409
+
+
+class ZohoUserTokensNearLimit(ZohoError):
+    """Not raised: the code of the warning that one Zoho user's connections near Zoho's limit."""
+
+    code = "zoho-user-token-limit-near"
+
+
 class LinkOrgMismatch(ZohoError):
     """The link was made for one Zoho org (``--zoho-org-id``); another org consented."""
 

@@ -34,6 +34,8 @@ from ..domain.connection import (
     TAG_ORG_NAME,
     TAG_SANDBOX,
     TAG_STATUS,
+    WARN_CONNECTIONS_PER_ZOHO_USER,
+    ZOHO_REFRESH_TOKENS_PER_USER,
 )
 from ..domain.credentials import AdobeCredentials
 from ..domain.datacenters import DataCenterTable
@@ -50,6 +52,7 @@ from ..domain.errors import (
     StackNotFound,
     StoreError,
     ZohoAepError,
+    ZohoUserTokensNearLimit,
 )
 from ..domain.links import DEFAULT_TTL_MINUTES, build_connect_link, check_zoho_org_id
 from ..domain.names import check_connection_name
@@ -67,6 +70,7 @@ STACK_OUTPUTS = {
     "ZohoScopes": "ZOHO_SCOPES",
     "EventBusName": "EVENT_BUS_NAME",
     "ZohoPkceOffDataCenters": "ZOHO_PKCE_OFF_DATA_CENTERS",
+    "ZohoUserTokenEviction": "ZOHO_USER_TOKEN_EVICTION",
 }
 
 
@@ -226,6 +230,12 @@ def _cmd_import_self_client(args: argparse.Namespace) -> int:
     if not result.event_published:
         print(
             "warning: the 'Zoho connection authorized' event was not published; run `zoho-aep provision`.",
+            file=sys.stderr,
+        )
+    if result.user_connections >= WARN_CONNECTIONS_PER_ZOHO_USER:
+        print(
+            f"warning: this Zoho user now holds {result.user_connections} connections; Zoho keeps "
+            f"{ZOHO_REFRESH_TOKENS_PER_USER} refresh tokens per user [{ZohoUserTokensNearLimit.code}].",
             file=sys.stderr,
         )
     return EXIT_OK

@@ -21,6 +21,7 @@ from ..config.parameters import STATE_KEY_RECHECK_SECONDS
 from ..config.settings import Settings
 from ..domain import events as ev
 from ..domain.connection import (
+    MAX_CONNECTIONS_PER_ZOHO_USER,
     STATUS_ACTIVE,
     TAG_DATA_CENTER,
     TAG_EXPIRES_AT,
@@ -31,6 +32,8 @@ from ..domain.connection import (
     TAG_RETRY_AFTER,
     TAG_SANDBOX,
     TAG_STATUS,
+    TAG_USER_ID,
+    ZOHO_REFRESH_TOKENS_PER_USER,
     Connection,
     tag_value,
 )
@@ -49,6 +52,7 @@ from ..domain.errors import (
     ZohoAepError,
     ZohoOrgMismatch,
     ZohoRefreshTokenMissing,
+    ZohoUserTokenLimit,
 )
 from ..domain.hosts import normalise_origin
 from ..domain.links import LinkState, verify_state
@@ -66,6 +70,8 @@ class ConnectResult:
     reauthorized: bool
     event_published: bool = True
     tags_written: bool = True
+    zoho_user_id: str | None = None
+    user_connections: int = 1  # live connections the consenting Zoho user holds now, this one included
 
 
 @dataclass
@@ -88,6 +94,7 @@ def record_consent(
     tokens: TokenSet,
     org: ZohoOrg,
     now: float,
+    user_id: str | None = None,
 ) -> Connection:
     """The connection secret after a consent, keeping what the other functions wrote."""
     value = current if current is not None else Connection()
@@ -105,6 +112,7 @@ def record_consent(
     value.scope = tokens.scope or value.scope or ""
     value.zoho_org_id = org.id
     value.zoho_org_name = org.name
+    value.zoho_user_id = user_id or value.zoho_user_id
     value.adobe_sandbox = sandbox
     value.authorized_at = iso_utc(now)
     return value
@@ -242,6 +250,8 @@ def store_authorization(
         if grant.expected_org_id is not None and org.id != grant.expected_org_id:
             # Not resting on PKCE alone: a link bound to an org takes no other, whoever consents.
             raise LinkOrgMismatch(f"This link is for Zoho org {grant.expected_org_id}; another org consented.")
+        user = deps.zoho.get_current_user(tokens.api_domain or dc.default_api_domain, tokens.access_token)
+        user_connections = _check_user_tokens(deps, user.id, grant.connection)
 
         def mutate(current: Connection | None) -> Connection:
             if current is not None:
@@ -255,6 +265,7 @@ def store_authorization(
                 tokens=tokens,
                 org=org,
                 now=now,
+                user_id=user.id,
             )
             # Spent links are remembered until they would have expired anyway.
             nonces = {n: e for n, e in value.state_nonces.items() if e > now}
@@ -270,6 +281,7 @@ def store_authorization(
             TAG_DATA_CENTER: dc.location,
             TAG_ORG_ID: org.id,
             TAG_ORG_NAME: tag_value(org.name),
+            TAG_USER_ID: user.id,
             TAG_SANDBOX: grant.sandbox,
             TAG_MANAGED: "true",
         }
@@ -303,6 +315,9 @@ def store_authorization(
                 # The org by name too: a first consent by the wrong admin (another org) is seen at once.
                 "zoho_org_name": org.name,
                 "reauthorized": reauthorized,
+                # Zoho keeps 20 refresh tokens per user and client: how many this user's consents hold.
+                "zoho_user_id": user.id,
+                "zoho_user_connections": user_connections,
             },
         )
     except ZohoAepError:
@@ -316,7 +331,28 @@ def store_authorization(
         reauthorized=reauthorized,
         event_published=published,
         tags_written=tags_written,
+        zoho_user_id=user.id,
+        user_connections=user_connections,
     )
+
+
+def _check_user_tokens(deps: ConnectDeps, user_id: str, connection: str) -> int:
+    """How many live connections the consenting user holds with this one; refuses one past the limit.
+
+    Counted from tags alone (``zoho-aep:zoho-user-id``). A re-consent of the same connection replaces
+    its own token (revoked once AEP holds the new one), so it does not count twice.
+    """
+    others = [
+        s for s in deps.store.list(tagged=(TAG_USER_ID, user_id)) if s.name != connection and s.holds_a_live_token
+    ]
+    held = len(others) + 1
+    if held > MAX_CONNECTIONS_PER_ZOHO_USER and not deps.settings.allow_token_eviction:
+        raise ZohoUserTokenLimit(
+            f"The Zoho user who consented already holds {len(others)} connections of this stack; Zoho keeps "
+            f"{ZOHO_REFRESH_TOKENS_PER_USER} refresh tokens per user, and one more would let the user's next "
+            "consent silently end the oldest one's. Consent as another Zoho user or disconnect one."
+        )
+    return held
 
 
 def _may_hold(store: ConnectionStore, connection: str, refresh_token: str) -> bool:

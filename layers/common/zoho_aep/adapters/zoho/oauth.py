@@ -24,6 +24,7 @@ from ...domain.errors import (
     ZohoClientInvalid,
     ZohoCodeInvalid,
     ZohoConsentRevoked,
+    ZohoError,
     ZohoRedirectUriMismatch,
     ZohoRefreshTokenMissing,
     ZohoResponseInvalid,
@@ -39,6 +40,7 @@ DEFAULT_EXPIRES_IN = 3600
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")  # matched whole (fullmatch)
 # A token we can store and send back in a header: visible ASCII only (Zoho's are "1000.<hex>.<hex>").
 _TOKEN_TEXT = re.compile(r"[!-~]{1,4096}")
+_USER_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # Zoho's user ids are long numbers; it goes into a tag
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,13 @@ class TokenSet:
 class ZohoOrg:
     id: str
     name: str
+
+
+@dataclass(frozen=True)
+class ZohoUser:
+    """The Zoho user who consented (Zoho keeps 20 refresh tokens per user and client)."""
+
+    id: str
 
 
 def _expires_in_seconds(body: dict[str, object]) -> int:
@@ -207,13 +216,43 @@ class ZohoOAuthClient:
                 org = orgs[0]
                 return ZohoOrg(id=str(org["id"]), name=str(org.get("company_name") or ""))
             raise ZohoResponseInvalid("Zoho CRM's org answer named no org.")
-        code = body.get("code") if isinstance(body, dict) else None
-        if code == "OAUTH_SCOPE_MISMATCH":
-            raise ZohoScopeMismatch("The granted scopes do not allow reading the Zoho org (ZohoCRM.org.READ).")
-        if code in ("INVALID_TOKEN", "INVALID_OAUTHTOKEN", "AUTHENTICATION_FAILURE"):
-            raise ZohoTokenInvalid("Zoho CRM refused the new access token.")
-        if code == "INVALID_HOST":
-            raise ZohoApiDomainInvalid("Zoho CRM says this API host is wrong for the org.")
-        if response.status >= 500:
-            raise ZohoUnavailable(f"Zoho CRM answered HTTP {response.status}.")
-        raise ZohoResponseInvalid(f"Zoho CRM's org lookup failed (HTTP {response.status}).")
+        raise _crm_refusal(response, body, "the org lookup", "ZohoCRM.org.READ")
+
+    def get_current_user(self, api_domain: str, access_token: str) -> ZohoUser:
+        """``GET {api_domain}/crm/v8/users?type=CurrentUser``: who consented (scope ``ZohoCRM.users.READ``)."""
+        try:
+            response = self.http.request(
+                "GET",
+                f"{api_domain}/crm/v8/users",
+                params={"type": "CurrentUser"},
+                headers={"Authorization": f"Zoho-oauthtoken {access_token}"},
+            )
+        except UpstreamUnavailable as exc:
+            raise ZohoUnavailable("Zoho CRM did not answer the user lookup.") from exc
+        body = response.json_or_none()
+        if response.status == 200 and isinstance(body, dict):
+            users = body.get("users")
+            if isinstance(users, list) and users and isinstance(users[0], dict):
+                user_id = users[0].get("id")
+                if (
+                    isinstance(user_id, (str, int))
+                    and not isinstance(user_id, bool)
+                    and _USER_ID.fullmatch(str(user_id))
+                ):
+                    return ZohoUser(id=str(user_id))
+            raise ZohoResponseInvalid("Zoho CRM's user answer named no user.")
+        raise _crm_refusal(response, body, "the user lookup", "ZohoCRM.users.READ")
+
+
+def _crm_refusal(response: HttpResponse, body: object, what: str, scope: str) -> ZohoError:
+    """The typed error a CRM refusal stands for (its ``code``, else its status)."""
+    code = body.get("code") if isinstance(body, dict) else None
+    if code == "OAUTH_SCOPE_MISMATCH":
+        return ZohoScopeMismatch(f"The granted scopes do not allow {what} ({scope}).")
+    if code in ("INVALID_TOKEN", "INVALID_OAUTHTOKEN", "AUTHENTICATION_FAILURE"):
+        return ZohoTokenInvalid("Zoho CRM refused the new access token.")
+    if code == "INVALID_HOST":
+        return ZohoApiDomainInvalid("Zoho CRM says this API host is wrong for the org.")
+    if response.status >= 500:
+        return ZohoUnavailable(f"Zoho CRM answered HTTP {response.status}.")
+    return ZohoResponseInvalid(f"Zoho CRM's {what[4:]} failed (HTTP {response.status}).")
