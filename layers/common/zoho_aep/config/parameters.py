@@ -29,7 +29,11 @@ SECRET_PREFIX = Setting(
     "Prefix of every secret name: {prefix}/zoho-client, .../connections/NAME",
 )
 EVENT_BUS_NAME = Setting(
-    "EVENT_BUS_NAME", "EventBusName", "default", "The EventBridge bus lifecycle events go to (a name)"
+    "EVENT_BUS_NAME",
+    "EventBusName",
+    "default",
+    "The EventBridge bus lifecycle events reach (a name). The template points EVENT_BUS_NAME at the stack's "
+    "own bus, which only its functions may put events on and which forwards each one to EventBusName",
 )
 ZOHO_SCOPES = Setting(
     "ZOHO_SCOPES",

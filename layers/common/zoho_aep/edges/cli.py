@@ -227,6 +227,8 @@ def _cmd_import_self_client(args: argparse.Namespace) -> int:
         f"Connection '{result.connection}' {verb}: Zoho org {org}, "
         f"data center {result.data_center}, AEP sandbox {result.sandbox}."
     )
+    # Provisioning listens on the stack's own bus, where only the stack's functions may put events.
+    print(f"Provision it in AEP: zoho-aep provision {result.connection} --stack STACK.")
     if not result.event_published:
         print(
             "warning: the 'Zoho connection authorized' event was not published; run `zoho-aep provision`.",
