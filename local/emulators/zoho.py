@@ -8,14 +8,18 @@ so ``accounts_url(dc)`` and ``api_domain(dc)`` are the same base URL.
 
 The quirks that bite real integrations are reproduced on purpose: OAuth errors with HTTP 200, no refresh
 token without ``access_type=offline`` or on re-consent without ``prompt=consent``, two-minute single-use
-grant codes, 10 access tokens per refresh token per 10 minutes, 15 active access tokens per refresh
-token, 20 refresh tokens per user per client, 10 grant codes per client per 10 minutes, a localizable
-throttling text and the legacy ``expires_in`` in milliseconds. Time comes from the injected clock so
+grant codes, PKCE (a code whose authorization request carried a ``code_challenge`` is exchanged only with
+its ``code_verifier``; Zoho documents S256 for mobile and desktop clients), 10 access tokens per refresh
+token per 10 minutes, 15 active access tokens per refresh token, 20 refresh tokens per user per client,
+10 grant codes per client per 10 minutes, a localizable throttling text and the legacy ``expires_in``
+in milliseconds. Time comes from the injected clock so
 tests can jump ahead without sleeping.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import html
 import http.client
@@ -114,6 +118,8 @@ class _PendingAuth:
     access_type: str
     prompt: str
     user: str
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
 
 
 @dataclass
@@ -129,6 +135,21 @@ class _Grant:
     issued_at: float
     self_client: bool = False
     spent: bool = False
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+
+    def verifier_matches(self, verifier: str | None) -> bool:
+        """PKCE: without a challenge any exchange is fine; with one, only its verifier (RFC 7636)."""
+        if self.code_challenge is None:
+            return True
+        if not verifier:
+            return False
+        if self.code_challenge_method == "plain":
+            derived = verifier
+        else:
+            digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+            derived = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+        return hmac.compare_digest(derived.encode(), self.code_challenge.encode())
 
 
 @dataclass
@@ -360,6 +381,11 @@ class ZohoEmulator(Emulator):
                 if rt.client_id == client_id and not rt.revoked and (user is None or rt.user == user)
             ]
 
+    def user_id(self, user: str) -> str:
+        """The CRM id of a user (``GET /crm/v8/users?type=CurrentUser`` answers it)."""
+        with self._state:
+            return self._users[user].user_id
+
     def access_token_valid(self, token: str) -> bool:
         with self._state:
             at = self._access.get(token)
@@ -448,6 +474,9 @@ class ZohoEmulator(Emulator):
             user = self._users.get(self._current_user or "")
             if user is None:
                 return _error_page("no_user", "Nobody is signed in (add_org() a user first).")
+            challenge, method = q.get("code_challenge"), q.get("code_challenge_method")
+            if challenge is not None and (method or "plain") not in ("S256", "plain"):
+                return _error_page("invalid_request", "code_challenge_method must be S256.")
             request_id = secrets.token_urlsafe(24)
             self._pending[request_id] = _PendingAuth(
                 client_id=client.client_id,
@@ -457,6 +486,8 @@ class ZohoEmulator(Emulator):
                 access_type=q.get("access_type", "online"),
                 prompt=q.get("prompt", ""),
                 user=user.email,
+                code_challenge=challenge,
+                code_challenge_method=(method or "plain") if challenge is not None else None,
             )
         return Response.html(_consent_page(client.client_id, scope, user, request_id))
 
@@ -494,6 +525,8 @@ class ZohoEmulator(Emulator):
                 access_type=pending.access_type,
                 prompt=pending.prompt,
                 issued_at=now,
+                code_challenge=pending.code_challenge,
+                code_challenge_method=pending.code_challenge_method,
             )
             self._grants[grant.code] = grant
             params = []
@@ -533,6 +566,8 @@ class ZohoEmulator(Emulator):
             return self._oauth_error("invalid_code")
         if not grant.self_client and params.get("redirect_uri") != grant.redirect_uri:
             return self._oauth_error("invalid_redirect_uri")
+        if not grant.verifier_matches(params.get("code_verifier")):
+            return self._oauth_error("invalid_code")  # the code belongs to another authorization request
         user = self._users[grant.user]
         holds_one = bool(self.live_refresh_tokens(client.client_id, user.email))
         wants_refresh = grant.access_type == "offline" and (grant.prompt == "consent" or not holds_one)

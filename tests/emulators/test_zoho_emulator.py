@@ -241,6 +241,38 @@ def test_code_exchanged_just_in_time_works(zoho: ZohoEmulator, clock: FakeClock)
     assert "access_token" in exchange(zoho, code)
 
 
+VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"  # RFC 7636's example
+CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def test_a_code_asked_for_with_a_pkce_challenge_is_exchanged_only_with_its_verifier(zoho: ZohoEmulator) -> None:
+    code, _ = get_code(zoho, code_challenge=CHALLENGE, code_challenge_method="S256")
+    form = {"grant_type": "authorization_code", "client_id": CLIENT_ID, "client_secret": SECRET, "code": code}
+    assert token_call(zoho, "us", **form, redirect_uri=REDIRECT, code_verifier=VERIFIER).json()["access_token"]
+
+
+@pytest.mark.parametrize("verifier", [None, "", "another-links-verifier-0000000000000000000000", CHALLENGE])
+def test_a_pkce_code_without_its_verifier_is_invalid_and_spent(zoho: ZohoEmulator, verifier: str | None) -> None:
+    code, _ = get_code(zoho, code_challenge=CHALLENGE, code_challenge_method="S256")
+    form = {"grant_type": "authorization_code", "client_id": CLIENT_ID, "client_secret": SECRET, "code": code}
+    if verifier is not None:
+        form["code_verifier"] = verifier
+    assert token_call(zoho, "us", **form, redirect_uri=REDIRECT).json() == {"error": "invalid_code"}
+    form["code_verifier"] = VERIFIER  # spent: the right verifier comes too late
+    assert token_call(zoho, "us", **form, redirect_uri=REDIRECT).json() == {"error": "invalid_code"}
+
+
+def test_a_code_asked_for_without_a_challenge_ignores_a_verifier(zoho: ZohoEmulator) -> None:
+    code, _ = get_code(zoho)
+    form = {"grant_type": "authorization_code", "client_id": CLIENT_ID, "client_secret": SECRET, "code": code}
+    assert "access_token" in token_call(zoho, "us", **form, redirect_uri=REDIRECT, code_verifier=VERIFIER).json()
+
+
+def test_an_unknown_challenge_method_is_an_error_page(zoho: ZohoEmulator) -> None:
+    with pytest.raises(ConsentError):
+        zoho.consent(auth_url(zoho, code_challenge=CHALLENGE, code_challenge_method="S512"))
+
+
 def test_wrong_secret_is_invalid_client_secret_and_keeps_the_code(zoho: ZohoEmulator) -> None:
     code, _ = get_code(zoho)
     assert exchange(zoho, code, secret="nope") == {"error": "invalid_client_secret"}

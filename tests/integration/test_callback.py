@@ -6,9 +6,11 @@ input was already bad, no secret write and no event.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -17,11 +19,12 @@ import pytest
 from local.emulators.base import Fault
 from tests.support.aws_faults import AwsFault, AwsFaults, no_backoff
 from tests.support.callback import CallbackHarness
-from tests.support.constants import CLIENT_SECRET, EU_SECRET
+from tests.support.constants import CLIENT_ID, CLIENT_SECRET, EU_SECRET, STATE_KEY
 from tests.support.fakes import FakeClock
 from tests.support.refresh_world import edited
 from zoho_aep.domain.datacenters import DataCenterTable
 from zoho_aep.domain.events import CONNECTION_AUTHORIZED
+from zoho_aep.domain.links import pkce_challenge, verify_state
 
 ALL_DCS = tuple(DataCenterTable.builtin())
 
@@ -77,11 +80,21 @@ def test_connects_a_us_org_and_stores_every_contract_field(cb: CallbackHarness) 
     tags = cb.tags()
     assert tags["zoho-aep:status"] == "active"
     assert tags["zoho-aep:data-center"] == "us"
+    assert tags["zoho-aep:zoho-org-name"] == "Acme US"
+    assert tags["zoho-aep:zoho-user-id"] == secret["zoho_user_id"] == cb.zoho.user_id("admin@acme.example")
     assert int(tags["zoho-aep:expires-at"]) == int(cb.clock()) + 3600
     assert cb.events.events == [
         (
             CONNECTION_AUTHORIZED,
-            {"connection": "acme", "data_center": "us", "zoho_org_id": "700001", "reauthorized": False},
+            {
+                "connection": "acme",
+                "data_center": "us",
+                "zoho_org_id": "700001",
+                "zoho_org_name": "Acme US",
+                "reauthorized": False,
+                "zoho_user_id": cb.zoho.user_id("admin@acme.example"),
+                "zoho_user_connections": 1,
+            },
         )
     ]
     assert cb.outcomes == ["connected"]
@@ -95,6 +108,53 @@ def test_code_is_exchanged_in_a_form_body_at_the_data_centers_own_accounts_serve
     assert request.form["client_secret"] == EU_SECRET  # the per-data-center secret
     assert request.form["grant_type"] == "authorization_code"
     assert cb.secret("acme-eu")["data_center"] == "eu"
+
+
+def test_the_exchange_sends_the_pkce_verifier_of_the_link_that_asked_for_the_code(cb: CallbackHarness) -> None:
+    link = cb.link("acme")
+    challenge = _query(link.split("?", 1)[1])["code_challenge"]
+
+    assert cb.call(cb.consent(link))["statusCode"] == 200
+
+    (request,) = cb.token_requests()
+    state = verify_state(STATE_KEY, _query(link.split("?", 1)[1])["state"], cb.clock())
+    assert request.form["code_verifier"] == state.code_verifier(STATE_KEY)
+    assert pkce_challenge(request.form["code_verifier"]) == challenge
+
+
+def test_a_link_without_pkce_sends_no_verifier(cb: CallbackHarness) -> None:
+    assert cb.call(cb.consent(cb.link("acme", pkce=False)))["statusCode"] == 200
+    (request,) = cb.token_requests()
+    assert "code_verifier" not in request.form
+
+
+def test_a_link_for_one_data_center_refuses_a_consent_from_another_before_any_token_request(
+    cb: CallbackHarness,
+) -> None:
+    query = cb.consent(cb.link("acme", data_center="us"), user="admin@acme-eu.example")
+    before = cb.snapshot()
+
+    answer = cb.call(query)
+
+    assert_refused_cleanly(cb, answer, before, 409)
+    assert cb.outcomes == ["link-data-center-mismatch"] and cb.token_requests() == []
+
+
+def test_a_link_for_one_org_refuses_another_after_the_lookup_and_revokes_its_token(cb: CallbackHarness) -> None:
+    query = cb.consent(cb.link("acme", zoho_org_id="700001"), user="admin@acme-eu.example")
+    before = cb.snapshot()
+
+    answer = cb.call(query)
+
+    assert_refused_cleanly(cb, answer, before, 409)
+    assert cb.outcomes == ["link-org-mismatch"]
+    assert cb.zoho.live_refresh_tokens(CLIENT_ID) == [], "the new refresh token is revoked"
+
+
+def test_a_link_for_its_own_org_and_data_center_connects(cb: CallbackHarness) -> None:
+    link = cb.link("acme-eu", zoho_org_id="700002", data_center="eu")
+    assert cb.call(cb.consent(link, user="admin@acme-eu.example"))["statusCode"] == 200
+    assert cb.secret("acme-eu")["zoho_org_id"] == "700002"
 
 
 @pytest.mark.parametrize("dc", ALL_DCS)
@@ -433,3 +493,77 @@ def test_an_unexpected_failure_after_the_exchange_revokes_the_new_token(
     assert answer["statusCode"] == 500
     (revoke,) = cb.zoho.calls("/oauth/v2/token/revoke")
     assert cb.zoho.refresh_token_info(revoke.form["token"])["revoked"] is True
+
+
+# ---- Zoho's 20 refresh tokens per user and client ------------------------------------------------
+US_ADMIN = "admin@acme.example"
+
+
+def _connect_many(cb: CallbackHarness, names: list[str], user: str = US_ADMIN) -> list[str]:
+    outcomes = []
+    for name in names:
+        cb.clock.advance(61)  # Zoho allows 10 grant codes per client per 10 minutes
+        cb.connect(name, user=user)
+        outcomes.append(cb.outcomes[-1])
+    return outcomes
+
+
+def test_the_consent_that_would_give_one_zoho_user_twenty_connections_is_refused_and_revoked(
+    cb: CallbackHarness,
+) -> None:
+    names = [f"conn-{i:02d}" for i in range(19)]
+    assert _connect_many(cb, names) == ["connected"] * 19
+    before = cb.snapshot()
+    cb.clock.advance(61)
+
+    answer = cb.connect("conn-19", user=US_ADMIN)
+
+    assert (answer["statusCode"], cb.outcomes[-1]) == (409, "zoho-user-token-limit")
+    assert cb.snapshot() == before
+    live = set(cb.zoho.live_refresh_tokens(CLIENT_ID, US_ADMIN))
+    assert len(live) == 19 and {cb.secret(n)["refresh_token"] for n in names} == live, "no live token evicted"
+
+
+def test_a_reconsent_of_a_connection_the_user_holds_is_not_another_connection(cb: CallbackHarness) -> None:
+    names = [f"conn-{i:02d}" for i in range(19)]
+    _connect_many(cb, names)
+    cb.clock.advance(61)
+
+    assert cb.connect("conn-00", user=US_ADMIN)["statusCode"] == 200
+    assert cb.events.events[-1][1]["zoho_user_connections"] == 19
+
+
+def test_connections_of_other_users_and_those_needing_reauth_do_not_count(cb: CallbackHarness) -> None:
+    _connect_many(cb, [f"conn-{i:02d}" for i in range(18)])
+    _connect_many(cb, ["eu-conn"], user="admin@acme-eu.example")
+    cb.store.set_tags("conn-00", {"zoho-aep:status": "needs-reauth"})
+
+    assert _connect_many(cb, ["conn-18", "conn-19"]) == ["connected", "connected"]
+    assert cb.events.events[-1][1]["zoho_user_connections"] == 19
+
+
+def test_consents_near_the_limit_say_so_in_the_log_and_the_event(cb: CallbackHarness) -> None:
+    _connect_many(cb, [f"conn-{i:02d}" for i in range(15)])
+
+    near = [json.loads(line) for line in cb.log.lines if '"zoho-user-token-limit-near"' in line]
+    assert [(r["connection"], r["zoho_user_connections"], r["limit"]) for r in near] == [("conn-14", 15, 19)]
+    assert [detail["zoho_user_connections"] for _, detail in cb.events.events] == list(range(1, 16))
+
+
+def test_the_operator_may_allow_a_consent_past_the_limit_and_is_warned(cb: CallbackHarness) -> None:
+    cb.deps.settings = replace(cb.deps.settings, allow_token_eviction=True)
+    _connect_many(cb, [f"conn-{i:02d}" for i in range(19)])
+
+    assert _connect_many(cb, ["conn-19"]) == ["connected"]
+    (warning,) = [json.loads(line) for line in cb.log.lines if '"outcome":"zoho-user-token-limit"' in line]
+    assert (warning["connection"], warning["zoho_user_connections"]) == ("conn-19", 20)
+
+
+def test_a_consent_without_the_users_scope_is_refused_and_revoked(cb: CallbackHarness) -> None:
+    query = cb.consent(cb.link("acme", scopes="ZohoCRM.modules.READ,ZohoCRM.org.READ,ZohoCRM.users.READ"))
+    before = cb.snapshot()
+
+    answer = cb.call(query)
+
+    assert_refused_cleanly(cb, answer, before, 403)
+    assert cb.outcomes == ["zoho-scope-mismatch"] and cb.zoho.live_refresh_tokens(CLIENT_ID) == []

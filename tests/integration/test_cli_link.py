@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -45,6 +46,39 @@ def test_link_prints_the_authorization_url_alone_on_the_last_line(world: Sandbox
     assert STATE_KEY not in result.stdout + result.stderr
 
 
+def _state_and_query(result: subprocess.CompletedProcess[str]) -> tuple[Any, dict[str, str]]:
+    query = {k: v[0] for k, v in parse_qs(urlsplit(result.stdout.strip().splitlines()[-1]).query).items()}
+    return verify_state(STATE_KEY, query["state"], __import__("time").time()), query
+
+
+def test_link_carries_a_pkce_challenge_and_binds_the_org_and_data_center_it_is_told(world: Sandbox) -> None:
+    result = run_cli(
+        world, "link", "--connection", "acme", "--sandbox", "prod", "--zoho-org-id", "800100", "--data-center", "eu"
+    )
+    assert result.returncode == 0, result.stderr
+    state, query = _state_and_query(result)
+    assert (state.zoho_org_id, state.data_center, state.pkce) == ("800100", "eu", True)
+    assert query["code_challenge_method"] == "S256" and query["code_challenge"]
+    assert "It connects only Zoho org 800100 in data center eu." in result.stdout
+
+
+def test_link_without_flags_binds_nothing(world: Sandbox) -> None:
+    state, _ = _state_and_query(run_cli(world, "link", "--connection", "acme", "--sandbox", "prod"))
+    assert (state.zoho_org_id, state.data_center, state.pkce) == (None, None, True)
+
+
+@pytest.mark.parametrize(("setting", "pkce"), [("eu", False), ("all", False), ("cn,jp", True), ("none", True)])
+def test_the_pkce_setting_turns_the_challenge_off_for_the_data_centers_it_names(
+    world: Sandbox, setting: str, pkce: bool
+) -> None:
+    result = run_cli(
+        world, "link", "--connection", "acme", "--sandbox", "prod", "--data-center", "eu",
+        ZOHO_PKCE_OFF_DATA_CENTERS=setting,
+    )  # fmt: skip
+    state, query = _state_and_query(result)
+    assert state.pkce is pkce and ("code_challenge" in query) is pkce
+
+
 def test_link_honours_secret_prefix_from_the_environment(world: Sandbox) -> None:
     result = run_cli(world, "link", "--connection", "acme", "--sandbox", "prod", SECRET_PREFIX="other-prefix")
     assert result.returncode == 3
@@ -70,6 +104,7 @@ def test_link_flags_override_the_environment(world: Sandbox) -> None:
         (["--connection", "acme", "--sandbox", "Prod!"], 2, "sandbox-name-invalid"),
         (["--connection", "acme", "--sandbox", "prod", "--data-center", "mars"], 2, "data-center-unknown"),
         (["--connection", "acme", "--sandbox", "prod", "--ttl-minutes", "0"], 2, "link-ttl-invalid"),
+        (["--connection", "acme", "--sandbox", "prod", "--zoho-org-id", "80 01"], 2, "zoho-org-id-invalid"),
         (["--connection", "acme", "--sandbox", "prod", "--scopes", "not a scope"], 3, "--scopes"),
     ],
 )

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from local.sandbox import ADMIN, CLIENT_ID, ORG_ID, Sandbox, local_world, seed_app_secrets
+from local.sandbox import ADMIN, CLIENT_ID, ORG_ID, ORG_NAME, Sandbox, local_world, seed_app_secrets
 from zoho_aep.adapters.secrets import ConnectionStore
 from zoho_aep.edges import cli
 
@@ -51,7 +51,10 @@ def test_import_self_client_stores_the_connection_like_the_callback(world: Sandb
         "connection": "acme",
         "data_center": "eu",
         "zoho_org_id": ORG_ID,
+        "zoho_org_name": ORG_NAME,
         "reauthorized": False,
+        "zoho_user_id": world.zoho.user_id(ADMIN),
+        "zoho_user_connections": 1,
     }
     assert code not in out + err
 
@@ -116,6 +119,8 @@ def test_status_lists_connections_from_tags_without_reading_tokens(world: Sandbo
     rows = json.loads(out)
     assert [r["connection"] for r in rows] == ["alpha", "beta"]
     assert rows[1]["status"] == "needs-reauth" and rows[0]["data_center"] == "eu" and rows[0]["zoho_org"] == ORG_ID
+    assert rows[0]["zoho_org_name"] == "Acme Corp emulated", "the org is named (its tag keeps no parentheses)"
+    assert "Acme Corp emulated" in lines[1]
 
 
 def test_status_with_no_connections_says_how_to_start(world: Sandbox, capsys: Any) -> None:

@@ -318,7 +318,7 @@ def test_a_field_bulk_read_refuses_is_left_out_from_then_on(world: ExportWorld) 
 def test_a_connection_consented_without_the_exports_scopes_stops_and_says_a_new_consent_is_needed(
     world: ExportWorld,
 ) -> None:
-    world.consent("narrow", scopes="ZohoCRM.modules.READ,ZohoCRM.org.READ")
+    world.consent("narrow", scopes="ZohoCRM.modules.READ,ZohoCRM.org.READ,ZohoCRM.users.READ")
 
     report = world.run("narrow", modules=("Leads",))
 
@@ -531,7 +531,7 @@ def test_two_exports_of_the_same_unit_at_once_one_wins_and_nothing_is_corrupted(
 def test_the_schedule_exports_only_connections_on_the_s3_path_that_need_no_new_consent(world: ExportWorld) -> None:
     world.consent("native")
     world.consent("revoked")
-    world.consent("narrow", scopes="ZohoCRM.modules.READ,ZohoCRM.org.READ")
+    world.consent("narrow", scopes="ZohoCRM.modules.READ,ZohoCRM.org.READ,ZohoCRM.users.READ")
     for name in ("acme", "revoked", "narrow"):
         world.store.set_tags(name, {TAG_PATH: "amazon-s3"})
     world.store.set_tags("revoked", {TAG_STATUS: "needs-reauth"})

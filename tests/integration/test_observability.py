@@ -63,7 +63,7 @@ def test_every_service_alarm_watches_a_metric_its_function_emits(
     load_function("token_refresh").lambda_handler({}, LambdaContext())
     load_function("adobe_provisioning").lambda_handler({"connection": "ghost"}, LambdaContext())
     # An export that needs a new consent: a lasting failure.
-    world.consent("narrow", scopes="ZohoCRM.modules.READ,ZohoCRM.org.READ")
+    world.consent("narrow", scopes="ZohoCRM.modules.READ,ZohoCRM.org.READ,ZohoCRM.users.READ")
     s3.create_bucket(Bucket="zoho-aep-observed")
     monkeypatch.setenv("EXPORT_BUCKET", "zoho-aep-observed")
     load_function("zoho_export").lambda_handler({"connection": "narrow", "modules": ["Leads"]}, LambdaContext())

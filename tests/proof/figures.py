@@ -22,6 +22,8 @@ END = "<!-- proof-figures:end -->"
 class Figures:
     hostile_inputs: int = 0
     hostile_outcomes: Counter[str] = field(default_factory=Counter)
+    typed_failure_inputs: int = 0  # hostile requests and raw answers thrown at the HTTP client
+    typed_failure_outcomes: Counter[str] = field(default_factory=Counter)
     fault_cases: int = 0
     faulted_calls: int = 0  # dependency calls that were answered with a fault
     faults_by_function: Counter[str] = field(default_factory=Counter)
@@ -43,13 +45,21 @@ class Figures:
                 setattr(self, name, getattr(self, name) + amount)
 
     def ran(self) -> bool:
-        return bool(self.hostile_inputs or self.fault_cases or self.concurrent_rounds or self.leak_scenarios)
+        return bool(
+            self.hostile_inputs
+            or self.typed_failure_inputs
+            or self.fault_cases
+            or self.concurrent_rounds
+            or self.leak_scenarios
+        )
 
     def rows(self) -> list[tuple[str, str]]:
         outcomes = ", ".join(f"{code} {n}" for code, n in self.hostile_outcomes.most_common())
         functions = ", ".join(f"{name} {n}" for name, n in sorted(self.faults_by_function.items()))
+        typed = ", ".join(f"{code} {n}" for code, n in self.typed_failure_outcomes.most_common())
         return [
             ("hostile callback requests tried (hypothesis)", f"{self.hostile_inputs} ({outcomes})"),
+            ("hostile HTTP requests and answers, each typed (hypothesis)", f"{self.typed_failure_inputs} ({typed})"),
             ("fault cases run", f"{self.fault_cases} ({functions})"),
             ("dependency calls answered with a fault", str(self.faulted_calls)),
             (

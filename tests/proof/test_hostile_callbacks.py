@@ -26,17 +26,18 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.proof.conftest import PROOF
 from tests.proof.figures import FIGURES
 from tests.support.callback import CallbackHarness
-from tests.support.constants import PREFIX
+from tests.support.constants import CLIENT_ID, PREFIX
 from tests.support.fakes import FakeClock, http_event
 from tests.support.leaks import LeakHunt
 from tests.support.network import OutboundConnections, endpoints_of
 from zoho_aep.domain.datacenters import DataCenterTable
+from zoho_aep.domain.events import CONNECTION_AUTHORIZED
 from zoho_aep.domain.links import LinkState
 from zoho_aep.edges.pages import SECURITY_HEADERS
 
@@ -451,6 +452,134 @@ def test_huge_and_crowded_queries_are_refused_before_anything(
     answer = edge.send(http_event(query), signed_for=None)
 
     assert answer["statusCode"] in (400, 414)
+
+
+CONTROL_CHARACTERS = st.one_of(
+    st.characters(min_codepoint=0, max_codepoint=0x1F), st.characters(min_codepoint=0x7F, max_codepoint=0x9F)
+)
+
+
+@settings(PROOF, max_examples=60)
+@given(
+    field=st.sampled_from(["connection", "sandbox"]),
+    control=CONTROL_CHARACTERS,
+    where=st.sampled_from(["end", "start", "middle"]),
+)
+# What the attack used: re.match(r"^...$") let a final newline through, and "prod\n" reached a header.
+@example(field="connection", control="\n", where="end")
+@example(field="sandbox", control="\n", where="end")
+def test_a_signed_state_whose_names_carry_a_control_character_touches_nothing(
+    edge: Edge, field: str, control: str, where: str
+) -> None:
+    from tests.support.constants import STATE_KEY
+
+    names = {"connection": "acme", "sandbox": "prod"}
+    value = names[field]
+    names[field] = {"end": value + control, "start": control + value, "middle": value[:2] + control + value[2:]}[where]
+    now = int(edge.cb.clock())
+    state = LinkState(names["connection"], names["sandbox"], now, now + 900, "n0nce-for-a-control-test").sign(STATE_KEY)
+    edge.hunt.secret(state)
+    query = urlencode({"state": state, "code": "1000.x", "location": "us"})
+
+    edge.send(http_event(query), signed_for=None)
+
+    assert edge.cb.outcomes[-1] == "state-invalid"
+
+
+US_ORG_ID = "700001"  # the conftest's US org
+US_ADMIN = "admin@acme.example"
+
+
+def _swapped(edge: Edge, link_a: str, link_b: str) -> tuple[str, str]:
+    """A's admin consents to link A; the attacker brings A's code with link B's state. (query, A's own)"""
+    own = edge.cb.consent(link_a, user=US_ADMIN)
+    params = dict(parse_qsl(own))
+    params["state"] = parse_qs(urlsplit(link_b).query)["state"][0]
+    return urlencode(params), own
+
+
+def test_a_code_minted_under_one_link_is_refused_with_another_links_state(edge: Edge) -> None:
+    """The attack: connection B ended up holding A's org. PKCE ties the code to link A's verifier."""
+    swapped, _ = _swapped(edge, edge.cb.link("acme"), edge.cb.link("beta"))
+
+    edge.send(http_event(swapped), signed_for="beta")
+
+    assert edge.cb.outcomes[-1] == "zoho-code-invalid"
+    assert f"{PREFIX}/connections/beta" not in edge.cb.snapshot()
+    edge.cb.clock.advance(61)
+    assert edge.cb.connect("acme", user=US_ADMIN)["statusCode"] == 200, "link A itself still works"
+
+
+def test_without_pkce_a_link_bound_to_its_org_refuses_a_swapped_code(edge: Edge) -> None:
+    """Not resting on PKCE alone: with it off (a data center that refuses it), the org binding holds."""
+    link_b = edge.cb.link("beta", pkce=False, zoho_org_id="700002")
+    swapped, _ = _swapped(edge, edge.cb.link("acme", pkce=False), link_b)
+    live = set(edge.cb.zoho.live_refresh_tokens(CLIENT_ID))
+
+    edge.send(http_event(swapped), signed_for="beta")
+
+    assert edge.cb.outcomes[-1] == "link-org-mismatch"
+    assert f"{PREFIX}/connections/beta" not in edge.cb.snapshot()
+    assert set(edge.cb.zoho.live_refresh_tokens(CLIENT_ID)) == live, "the swapped consent's token is revoked"
+
+
+def test_without_pkce_or_a_binding_a_swapped_first_consent_names_the_foreign_org(edge: Edge) -> None:
+    """The remaining exposure (docs/security.md): the swap lands, but the first consent says whose org it is."""
+    swapped, _ = _swapped(edge, edge.cb.link("acme", pkce=False), edge.cb.link("beta", pkce=False))
+
+    edge.send(http_event(swapped), signed_for="beta")
+
+    assert edge.cb.outcomes[-1] == "connected"
+    (detail,) = edge.cb.events.of_type(CONNECTION_AUTHORIZED)
+    assert (detail["connection"], detail["zoho_org_id"], detail["zoho_org_name"]) == ("beta", US_ORG_ID, "Acme US")
+    assert detail["reauthorized"] is False
+    assert edge.cb.tags("beta")["zoho-aep:zoho-org-name"] == "Acme US"
+
+
+def test_one_zoho_users_consents_never_silently_end_a_live_connections_token(edge: Edge) -> None:
+    """The attack: the 21st consent by one Zoho user silently killed the oldest connection (Zoho keeps 20
+    refresh tokens per user and client) while it stayed `active`. Now the consent that would leave the
+    user no room for the next exchange is refused with a reason, and its token revoked."""
+    outcomes = []
+    for i in range(21):
+        edge.cb.clock.advance(61)  # Zoho allows 10 grant codes per client per 10 minutes
+        query = edge.cb.consent(edge.cb.link(f"conn-{i:02d}"), user=US_ADMIN)
+        edge.send(http_event(query), signed_for=f"conn-{i:02d}")
+        outcomes.append(edge.cb.outcomes[-1])
+
+    assert outcomes == ["connected"] * 19 + ["zoho-user-token-limit"] * 2
+    live = set(edge.cb.zoho.live_refresh_tokens(CLIENT_ID, US_ADMIN))
+    stored = {edge.cb.secret(f"conn-{i:02d}")["refresh_token"] for i in range(19)}
+    assert stored == live, "every stored connection's token is live, and nothing else is"
+    assert {edge.cb.tags(f"conn-{i:02d}")["zoho-aep:status"] for i in range(19)} == {"active"}
+
+
+def test_anonymous_requests_cannot_make_the_log_mask_what_a_real_connect_says(edge: Edge) -> None:
+    """Values sent before any signature check were registered for masking: two unsigned requests made
+    the next real connect log its message and its org id as ***."""
+    for state, code in (("callback outcome", US_ORG_ID), ("connected", "Acme US")):
+        edge.send(http_event(urlencode({"state": state, "code": code, "location": "us"})), signed_for=None)
+
+    assert edge.cb.connect("acme", user="admin@acme.example")["statusCode"] == 200
+
+    line = json.loads(edge.cb.log.lines[-1])
+    assert (line["message"], line["outcome"], line["zoho_org_id"]) == ("callback outcome", "connected", US_ORG_ID)
+
+
+def test_a_flood_of_anonymous_requests_cannot_push_the_stacks_secrets_out_of_the_mask(edge: Edge) -> None:
+    """About 2,100 unsigned requests (a state and a code each) pushed the Zoho client secret out of the
+    bounded masking registry; the stack's own secrets are pinned now, and nothing anonymous is registered."""
+    from tests.support.constants import CLIENT_SECRET, EU_SECRET, STATE_KEY
+    from zoho_aep.adapters.logs import MASK, scrub_text
+
+    assert edge.cb.connect("acme", user="admin@acme.example")["statusCode"] == 200  # the secrets are read
+    for i in range(2_500):
+        edge.cb.call(urlencode({"state": f"flood-state-{i:05d}", "code": f"flood-code-{i:05d}", "location": "us"}))
+
+    assert edge.cb.outcomes[-2_500:] == ["state-invalid"] * 2_500
+    own = {"client secret": CLIENT_SECRET, "EU client secret": EU_SECRET, "state key": STATE_KEY}
+    assert [name for name, value in own.items() if scrub_text(f"[{value}]") != f"[{MASK}]"] == []
+    assert scrub_text("[flood-code-02499]") == "[flood-code-02499]", "anonymous values are not registered"
 
 
 def test_the_edge_records_an_outbound_connection_to_a_foreign_host(edge: Edge) -> None:

@@ -47,6 +47,7 @@ from zoho_aep.wiring import ADOBE_POLICY, CALLBACK_POLICY, REFRESH_POLICY
 TOKEN = "/oauth/v2/token"
 REVOKE = "/oauth/v2/token/revoke"
 ORG = "/crm/v8/org"
+USERS = "/crm/v8/users"
 SPEC = FLOW_PREFIX + "/connectionSpecs"
 CONNECTIONS = FLOW_PREFIX + "/connections"
 HANG = 0.6  # longer than the shortened read timeout below
@@ -54,6 +55,16 @@ SLOW = 0.05  # well within it, even on a busy machine
 # The product's boto3 clients retry 4 times in standard mode (zoho_aep.aws): 5 attempts in all.
 AWS_ATTEMPTS = 5
 MINUTE = 60
+
+
+def garbled_gzip(path: str) -> Fault:
+    """A body that is not what its Content-Encoding says: requests raised ContentDecodingError, untyped."""
+    return Fault(path, status=200, body=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+
+
+def header_breaking(path: str) -> Fault:
+    """A token answer whose access token would break the header it goes into (InvalidHeader, untyped)."""
+    return Fault(path, status=200, body={"access_token": "1000.a\r\nX-Injected: 1", "expires_in": 3600})
 
 
 def shortened(policy: RetryPolicy) -> RetryPolicy:
@@ -218,11 +229,20 @@ CALLBACK_CASES = [
         "zoho-token-garbage", Http("zoho", Fault(TOKEN, "garbage", status=200)), "zoho-response-invalid", 502, 1
     ),
     CallbackCase("zoho-token-huge", Http("zoho", Fault(TOKEN, "huge")), "zoho-unavailable", 503, 1),
+    CallbackCase("zoho-token-garbled-gzip", Http("zoho", garbled_gzip(TOKEN)), "zoho-unavailable", 503, 3),
+    CallbackCase("zoho-token-breaks-a-header", Http("zoho", header_breaking(TOKEN)), "zoho-response-invalid", 502, 1),
     CallbackCase("zoho-org-5xx", Http("zoho", Fault(ORG, status=500)), "zoho-unavailable", 503, 3),
     CallbackCase("zoho-org-timeout", Http("zoho", Fault(ORG, "hang", seconds=HANG)), "zoho-unavailable", 503, 3),
     CallbackCase("zoho-org-reset", Http("zoho", Fault(ORG, "reset")), "zoho-unavailable", 503, 3),
     CallbackCase("zoho-org-garbage", Http("zoho", Fault(ORG, "garbage", status=200)), "zoho-response-invalid", 502, 1),
     CallbackCase("zoho-org-huge", Http("zoho", Fault(ORG, "huge")), "zoho-unavailable", 503, 1),
+    CallbackCase("zoho-org-garbled-gzip", Http("zoho", garbled_gzip(ORG)), "zoho-unavailable", 503, 3),
+    CallbackCase("zoho-user-5xx", Http("zoho", Fault(USERS, status=500)), "zoho-unavailable", 503, 3),
+    CallbackCase(
+        "zoho-user-garbage", Http("zoho", Fault(USERS, "garbage", status=200)), "zoho-response-invalid", 502, 1
+    ),
+    # Counting the user's connections (tags only) must work, or the consent is refused and revoked.
+    CallbackCase("sm-list-user-connections-throttled", _sm("ListSecrets"), "secret-store-error", 500, AWS_ATTEMPTS),
     CallbackCase(
         "sm-get-state-key-throttled",
         _sm("GetSecretValue", secret="/state-key"),
@@ -426,6 +446,14 @@ REFRESH_CASES = [
         "zoho-token-garbage", Http("zoho", Fault(TOKEN, "garbage", status=200)), "failed", "zoho-response-invalid", 2
     ),
     RefreshCase("zoho-token-huge", Http("zoho", Fault(TOKEN, "huge")), "failed", "zoho-unavailable", 1),
+    RefreshCase("zoho-token-garbled-gzip", Http("zoho", garbled_gzip(TOKEN)), "failed", "zoho-unavailable", 3),
+    RefreshCase(  # an unusable answer gets one more try, like garbage
+        "zoho-token-breaks-a-header",
+        Http("zoho", header_breaking(TOKEN)),
+        "failed",
+        "zoho-response-invalid",
+        2,
+    ),
     RefreshCase(
         "zoho-token-throttled",
         Http("zoho", Fault(TOKEN, status=200, body={"error": "Access Denied"})),
@@ -580,6 +608,8 @@ PROVISION_CASES = [
         "ims-garbage", Http("adobe", Fault(IMS_TOKEN_PATH, "garbage", status=200)), "aep-response-invalid", 1
     ),
     ProvisionCase("ims-huge", Http("adobe", Fault(IMS_TOKEN_PATH, "huge")), ADOBE_UNAVAILABLE, 1),
+    ProvisionCase("ims-garbled-gzip", Http("adobe", garbled_gzip(IMS_TOKEN_PATH)), ADOBE_UNAVAILABLE, 4),
+    ProvisionCase("spec-garbled-gzip", Http("adobe", garbled_gzip(SPEC)), ADOBE_UNAVAILABLE, 4),
     ProvisionCase("spec-5xx", Http("adobe", Fault(SPEC, status=503)), ADOBE_UNAVAILABLE, 4),
     ProvisionCase("spec-5xx-once", Http("adobe", Fault(SPEC, status=502), 1), None, 2),
     ProvisionCase("spec-slow", Http("adobe", Fault(SPEC, "delay", seconds=SLOW)), None, 1),

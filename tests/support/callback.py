@@ -60,15 +60,29 @@ class CallbackHarness:
     def close(self) -> None:
         self.logger.removeHandler(self.log)
 
-    def link(self, connection: str = "acme", sandbox: str = "prod", scopes: str | None = None, ttl: int = 15) -> str:
+    def link(
+        self,
+        connection: str = "acme",
+        sandbox: str = "prod",
+        scopes: str | None = None,
+        ttl: int = 15,
+        state_key: str = STATE_KEY,
+        *,
+        data_center: str | None = None,
+        zoho_org_id: str | None = None,
+        pkce: bool = True,
+    ) -> str:
         return build_connect_link(
             table=self.settings.data_centers,
             client_id=CLIENT_ID,
-            state_key=STATE_KEY,
+            state_key=state_key,
             redirect_uri=CALLBACK_URL,
             scopes=tuple((scopes or self.scopes).split(",")),
             connection=connection,
             sandbox=sandbox,
+            data_center=data_center,
+            zoho_org_id=zoho_org_id,
+            pkce=pkce,
             ttl_minutes=ttl,
             now=self.clock(),
         ).url

@@ -31,7 +31,7 @@ class TokenRecorder:
     def seen_codes_and_states(self) -> set[str]:
         found: set[str] = set()
         for request in self.zoho.requests:
-            for key in ("code", "state", "token", "refresh_token", "client_secret"):
+            for key in ("code", "state", "token", "refresh_token", "client_secret", "code_verifier"):
                 for source in (request.form, request.query):
                     if source.get(key):
                         found.add(source[key])

@@ -113,3 +113,38 @@ def test_malformed_override_is_a_config_error_naming_the_variable(text: str) -> 
 )
 def test_normalise_origin(url: str, origin: str) -> None:
     assert normalise_origin(url) == origin
+
+
+@pytest.mark.parametrize(
+    ("text", "off"), [("", set()), ("none", set()), ("cn, jp", {"cn", "jp"}), ("all", set(DataCenterTable.builtin()))]
+)
+def test_the_pkce_setting_names_data_centers_of_the_table(text: str, off: set[str]) -> None:
+    from zoho_aep.config.settings import load_settings
+
+    settings = load_settings({"ZOHO_PKCE_OFF_DATA_CENTERS": text})
+    assert settings.pkce_off == off
+    assert [dc for dc in DataCenterTable.builtin() if not settings.pkce_for(dc)] == sorted(
+        off, key=list(DataCenterTable.builtin()).index
+    )
+
+
+@pytest.mark.parametrize("text", ["mars", "eu,mars", "all,eu", "EU"])
+def test_a_pkce_setting_naming_an_unknown_data_center_stops_the_function(text: str) -> None:
+    from zoho_aep.config.settings import load_settings
+
+    with pytest.raises(ConfigError, match="ZOHO_PKCE_OFF_DATA_CENTERS"):
+        load_settings({"ZOHO_PKCE_OFF_DATA_CENTERS": text})
+
+
+@pytest.mark.parametrize(("text", "allowed"), [("", False), ("refuse", False), ("allow", True)])
+def test_the_token_eviction_setting_is_refuse_or_allow(text: str, allowed: bool) -> None:
+    from zoho_aep.config.settings import load_settings
+
+    assert load_settings({"ZOHO_USER_TOKEN_EVICTION": text}).allow_token_eviction is allowed
+
+
+def test_any_other_token_eviction_setting_stops_the_function() -> None:
+    from zoho_aep.config.settings import load_settings
+
+    with pytest.raises(ConfigError, match="ZOHO_USER_TOKEN_EVICTION"):
+        load_settings({"ZOHO_USER_TOKEN_EVICTION": "yes"})

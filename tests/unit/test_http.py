@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from local.emulators.base import Emulator, Fault, Response
-from zoho_aep.adapters.http import HttpClient, RetryPolicy, parse_retry_after
-from zoho_aep.domain.errors import HostNotAllowed, UpstreamUnavailable
+from zoho_aep.adapters.http import HttpClient, HttpResponse, RetryPolicy, parse_retry_after
+from zoho_aep.domain.errors import HostNotAllowed, OutboundRequestInvalid, UpstreamUnavailable
 
 
 @pytest.fixture
@@ -103,3 +103,45 @@ def test_parse_retry_after_accepts_seconds_and_http_dates() -> None:
     assert parse_retry_after("7", 0) == 7.0
     assert parse_retry_after("Thu, 01 Jan 1970 00:00:10 GMT", 4.0) == 6.0
     assert parse_retry_after("soon", 0) is None
+
+
+def test_a_garbled_gzip_body_is_a_passing_failure_retried_within_the_policy(server: Emulator) -> None:
+    garbled = Fault("/ok", status=200, body=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+    server.inject(garbled, times=3)
+    client, _ = _client()
+    with pytest.raises(UpstreamUnavailable) as info:
+        client.request("GET", f"{server.base_url}/ok")  # type: ignore[attr-defined]
+    assert info.value.kind == "garbled"
+    assert len(server.calls("/ok")) == 3
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Zoho-oauthtoken 1000.a\r\nX-Injected: 1"},
+        {"X\nBad": "1"},
+        {"Authorization": "caf\u00e9\u2603"},
+    ],
+)
+def test_a_header_that_cannot_be_sent_is_a_typed_refusal_and_nothing_goes_out(
+    server: Emulator, headers: dict[str, str]
+) -> None:
+    client, _ = _client()
+    with pytest.raises(OutboundRequestInvalid):
+        client.request("GET", f"{server.base_url}/ok", headers=headers)  # type: ignore[attr-defined]
+    assert server.calls("/ok") == []
+
+
+def test_a_json_body_that_is_not_json_is_a_typed_refusal(server: Emulator) -> None:
+    client, _ = _client()
+    with pytest.raises(OutboundRequestInvalid):
+        client.request("POST", f"{server.base_url}/ok", json_body={"x": float("nan")})  # type: ignore[attr-defined]
+
+
+def test_a_retry_after_in_other_digits_is_ignored_not_raised() -> None:
+    assert parse_retry_after("\u00b2", 0) is None
+    assert parse_retry_after("Fri, 31 Dec 99999 00:00:00 GMT", 0) is None
+
+
+def test_an_answer_nested_too_deeply_reads_as_no_json() -> None:
+    assert HttpResponse(200, {}, b"[" * 100_000, "http://127.0.0.1/x").json_or_none() is None

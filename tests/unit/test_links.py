@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -16,8 +19,15 @@ from zoho_aep.domain.errors import (
     StateInvalid,
     StateMissing,
     StateSignatureInvalid,
+    ZohoOrgIdInvalid,
 )
-from zoho_aep.domain.links import LinkState, build_connect_link, verify_state
+from zoho_aep.domain.links import (
+    LinkState,
+    build_connect_link,
+    pkce_challenge,
+    pkce_verifier,
+    verify_state,
+)
 
 KEY = "k" * 40
 NOW = 1_795_000_000.0
@@ -114,3 +124,80 @@ def test_sixty_four_character_connection_name_is_accepted() -> None:
 def test_sandbox_names_are_checked(sandbox: str) -> None:
     with pytest.raises(InvalidSandboxName):
         LinkState.new("acme", sandbox, NOW)
+
+
+# ---- PKCE and the operator's expectations, signed into the state -------------------------------
+def test_every_link_carries_an_s256_challenge_of_a_verifier_derived_from_the_key_and_nonce() -> None:
+    link = build_connect_link(
+        table=DataCenterTable.builtin(),
+        client_id="1000.ABC",
+        state_key=KEY,
+        redirect_uri="https://api.example.com/oauth/callback",
+        scopes=("ZohoCRM.org.READ",),
+        connection="acme",
+        sandbox="prod",
+        now=NOW,
+    )
+    query = {k: v[0] for k, v in parse_qs(urlsplit(link.url).query).items()}
+    state = verify_state(KEY, query["state"], NOW)
+    verifier = state.code_verifier(KEY)
+
+    assert state.pkce and verifier == pkce_verifier(KEY, state.nonce)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", verifier or "")  # RFC 7636: 43-128 unreserved characters
+    assert (query["code_challenge"], query["code_challenge_method"]) == (pkce_challenge(verifier or ""), "S256")
+
+
+def test_the_pkce_challenge_is_rfc_7636s_s256() -> None:
+    # RFC 7636, appendix B.
+    assert (
+        pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk") == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    )
+
+
+def test_each_link_has_its_own_verifier_and_another_key_gives_another() -> None:
+    first, second = LinkState.new("acme", "prod", NOW, pkce=True), LinkState.new("acme", "prod", NOW, pkce=True)
+    assert first.code_verifier(KEY) != second.code_verifier(KEY)
+    assert first.code_verifier(KEY) != first.code_verifier("another-key-entirely-0000000000")
+
+
+def test_a_link_without_pkce_has_no_challenge_and_no_verifier() -> None:
+    url = _link(pkce=False)
+    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    assert "code_challenge" not in query and "code_challenge_method" not in query
+    assert verify_state(KEY, query["state"], NOW).code_verifier(KEY) is None
+
+
+def test_the_expected_org_and_data_center_round_trip_in_the_signed_state() -> None:
+    token = LinkState.new("acme", "prod", NOW, pkce=True, zoho_org_id="20071234", data_center="eu").sign(KEY)
+    state = verify_state(KEY, token, NOW)
+    assert (state.pkce, state.zoho_org_id, state.data_center) == (True, "20071234", "eu")
+
+
+def test_a_link_for_a_data_center_starts_on_the_us_server_but_names_it_in_the_state() -> None:
+    url = _link(data_center="eu")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    assert url.startswith("https://accounts.zoho.com/oauth/v2/auth?")
+    assert verify_state(KEY, query["state"], NOW).data_center == "eu"
+    assert verify_state(KEY, parse_qs(urlsplit(_link()).query)["state"][0], NOW).data_center is None
+
+
+@pytest.mark.parametrize("org_id", ["", "20071234\n", "2007 1234", "x" * 65, "../1"])
+def test_an_expected_org_id_must_be_letters_and_digits(org_id: str) -> None:
+    with pytest.raises(ZohoOrgIdInvalid):
+        LinkState.new("acme", "prod", NOW, zoho_org_id=org_id)
+
+
+@pytest.mark.parametrize("field", [{"p": True}, {"p": 2}, {"o": 20071234}, {"o": "1\n"}, {"d": "EU"}, {"d": 1}])
+def test_a_signed_state_with_a_malformed_optional_field_is_refused(field: dict[str, object]) -> None:
+    payload = {"v": 1, "c": "acme", "s": "prod", "iat": int(NOW), "exp": int(NOW) + 900, "n": "abc", **field}
+    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    signature = hmac.new(KEY.encode(), raw, hashlib.sha256).digest()
+    token = ".".join(base64.urlsafe_b64encode(part).rstrip(b"=").decode() for part in (raw, signature))
+    with pytest.raises(StateInvalid):
+        verify_state(KEY, token, NOW)
+
+
+def test_a_state_signed_before_pkce_reads_as_it_did() -> None:
+    """Links handed out before this version carry no "p": they connect without a verifier."""
+    state = verify_state(KEY, LinkState.new("acme", "prod", NOW).sign(KEY), NOW)
+    assert (state.pkce, state.zoho_org_id, state.data_center) == (False, None, None)

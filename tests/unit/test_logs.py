@@ -6,7 +6,7 @@ import json
 import logging
 
 from tests.support.fakes import ListHandler
-from zoho_aep.adapters.logs import MASK, get_logger, register_secret, scrub, scrub_text
+from zoho_aep.adapters.logs import MASK, get_logger, pin_secret, register_secret, scrub, scrub_text
 
 
 def test_sensitive_keys_are_masked_at_any_depth() -> None:
@@ -65,3 +65,13 @@ def test_token_shaped_values_are_masked_by_shape_without_growing_the_registry() 
 
 def test_stdlib_logging_is_untouched() -> None:
     assert logging.getLogger("unrelated").handlers == []
+
+
+def test_the_stacks_own_secrets_stay_masked_however_many_values_come_after() -> None:
+    from zoho_aep.adapters import logs
+
+    pin_secret("the-zoho-client-secret-pinned")
+    register_secret(*(f"some-later-value-{i:06d}" for i in range(logs._REGISTRY_SIZE + 500)))
+
+    assert scrub_text("x the-zoho-client-secret-pinned y") == f"x {MASK} y"
+    assert scrub_text("x some-later-value-000000 y") == "x some-later-value-000000 y", "the bounded part is bounded"

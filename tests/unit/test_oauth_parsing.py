@@ -86,3 +86,17 @@ def test_unknown_error_code_is_reported_without_echoing_the_body() -> None:
     with pytest.raises(errors.ZohoResponseInvalid) as info:
         parse({"error": "general_error", "secret_echo": "s3cr3t"})
     assert "s3cr3t" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"access_token": "1000.a\r\nX-Injected: 1", "refresh_token": "1000.r"},
+        {"access_token": "1000.a", "refresh_token": "1000.r\n"},
+        {"access_token": "1000.a b"},
+        {"access_token": "1000.\u00e9"},
+    ],
+)
+def test_a_token_that_could_not_go_back_into_a_header_is_an_unusable_answer(body: dict[str, str]) -> None:
+    with pytest.raises(errors.ZohoResponseInvalid):
+        parse(body)

@@ -6,7 +6,10 @@ Every outbound call of the product goes through :class:`HttpClient`. It
 - gives each attempt a short connect/read timeout and the whole call a deadline;
 - retries only timeouts, dropped connections and the configured statuses (5xx by default), with
   capped exponential backoff and full jitter, honouring ``Retry-After`` when asked to;
-- caps the size of an answer, so a huge body cannot exhaust a Lambda's memory.
+- caps the size of an answer, so a huge body cannot exhaust a Lambda's memory;
+- raises nothing but the product's typed errors: every ``requests`` exception (and the ``ValueError``
+  a header or URL the standard library refuses raises) is mapped to one (``tests/proof``'s property
+  test throws hostile requests and raw answers at it).
 ``requests`` is imported on first use: it costs ~100 ms of cold start a handler may not need.
 """
 
@@ -21,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any
 
-from ..domain.errors import HostNotAllowed, UpstreamUnavailable
+from ..domain.errors import HostNotAllowed, OutboundRequestInvalid, UpstreamUnavailable
 from ..domain.hosts import is_loopback_origin, origin_of
 
 if TYPE_CHECKING:
@@ -59,9 +62,12 @@ class HttpResponse:
     _json: Any = field(default=None, repr=False)
 
     def json(self) -> Any:
-        """The body as JSON; raises ValueError when it is not."""
+        """The body as JSON; raises ValueError when it is not (too deeply nested included)."""
         if self._json is None:
-            self._json = json.loads(self.body.decode("utf-8"))
+            try:
+                self._json = json.loads(self.body.decode("utf-8"))
+            except RecursionError as exc:  # "[[[[..." within the size cap: not an answer we can use
+                raise ValueError("The answer is nested too deeply.") from exc
         return self._json
 
     def json_or_none(self) -> Any:
@@ -91,13 +97,13 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit() is also true for "²", which float() refuses
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return max(0.0, when.timestamp() - now)
+    except (TypeError, ValueError, IndexError, OverflowError):  # the header is the upstream's, any text
         return None
-    return max(0.0, when.timestamp() - now)
 
 
 _local = threading.local()
@@ -160,6 +166,7 @@ class HttpClient:
         import requests
 
         check_url(url)
+        unsendable = _unsendable()
         pol = policy or self.policy
         started = self._monotonic()
         last_error: UpstreamUnavailable | None = None
@@ -177,8 +184,20 @@ class HttpClient:
                 last_error = UpstreamUnavailable("The upstream did not answer in time.", kind="timeout")
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
                 last_error = UpstreamUnavailable("The connection to the upstream failed.", kind="connection")
+            except requests.exceptions.ContentDecodingError:
+                # A body that does not decode as its Content-Encoding says (a garbled gzip): a passing fault.
+                last_error = UpstreamUnavailable("The upstream's answer could not be decoded.", kind="garbled")
             except _TooLarge:
                 raise UpstreamUnavailable("The upstream answer was too large.", kind="too-large") from None
+            except unsendable:
+                raise OutboundRequestInvalid("The request has an invalid header, URL or body.") from None
+            except requests.RequestException:
+                # Anything else requests may raise (TooManyRedirects, RetryError, ...): never untyped.
+                raise UpstreamUnavailable("The call to the upstream failed.", kind="failed") from None
+            except (ValueError, UnicodeError):
+                # The standard library refuses some values itself (a method or header with control
+                # characters, a header that is not latin-1): the request was never sent.
+                raise OutboundRequestInvalid("The request has an invalid method, header or URL.") from None
             else:
                 if response.status not in pol.retry_statuses or attempt == pol.attempts:
                     return response
@@ -227,7 +246,7 @@ class HttpClient:
             if sink is not None and 200 <= raw.status_code < 300:
                 return self._stream(raw, url, sink, sink_limit)
             declared = raw.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            if declared and declared.isascii() and declared.isdigit() and int(declared) > self.max_body_bytes:
                 raise _TooLarge()
             chunks: list[bytes] = []
             size = 0
@@ -257,3 +276,17 @@ class HttpClient:
 
 class _TooLarge(Exception):
     pass
+
+
+def _unsendable() -> tuple[type[BaseException], ...]:
+    """``requests``' refusals of a request it cannot build (imported on first use, like requests)."""
+    from requests import exceptions as rex
+
+    return (
+        rex.InvalidHeader,
+        rex.InvalidURL,
+        rex.MissingSchema,
+        rex.InvalidSchema,
+        rex.URLRequired,
+        rex.InvalidJSONError,
+    )

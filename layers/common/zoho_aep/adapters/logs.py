@@ -3,9 +3,15 @@
 Three nets, so one forgotten rule is not a leak:
 1. keys that name secret material (``access_token``, ``client_secret``, ``code``, ``state`` ...) are
    masked wherever they appear in a log record, however deeply nested;
-2. every secret value the process has seen (tokens read or received, client secrets, the state key,
-   grant codes and state strings from a callback) is registered and masked in any string;
+2. every secret value the process has seen (tokens read or received, the state of a verified link)
+   is registered and masked in any string; the stack's own secrets (client secrets, the state key,
+   the Adobe credential) are *pinned*: no number of other values can push them out;
 3. strings shaped like Zoho tokens or JWTs are masked even if nobody registered them.
+
+Nothing a request sends is registered before its state's signature holds: an anonymous request could
+otherwise register "callback outcome" or an org id (and mask every line that carries them), or send
+thousands of values to push the client secret out of the bounded registry. A grant code is never
+registered: it is masked by its key (``code``) and by Zoho's token shape.
 """
 
 from __future__ import annotations
@@ -54,29 +60,42 @@ _REGISTRY_SIZE = 4096
 
 
 class _SecretRegistry:
-    """A bounded, thread-safe set of secret values seen by this process (most recent kept)."""
+    """A thread-safe set of secret values seen by this process: a bounded part (most recent kept) and
+    a pinned part for the stack's own secrets, which nothing evicts."""
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._values: OrderedDict[str, None] = OrderedDict()
+        self._pinned: dict[str, None] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _worth_keeping(value: str) -> bool:
+        # A token shape is masked wherever it appears (net 3). Kept out of the registry, a refresh
+        # cycle that reads thousands of tokens does not make every log line scan thousands.
+        return bool(value) and len(value) >= _MIN_SECRET_LEN and not _SHAPES.fullmatch(value)
+
     def add(self, value: str) -> None:
-        if not value or len(value) < _MIN_SECRET_LEN:
-            return
-        if _SHAPES.fullmatch(value):
-            # Masked by its shape wherever it appears (net 3). Kept out of the registry, a refresh
-            # cycle that reads thousands of tokens does not make every log line scan thousands.
+        if not self._worth_keeping(value):
             return
         with self._lock:
+            if value in self._pinned:
+                return
             self._values[value] = None
             self._values.move_to_end(value)
             while len(self._values) > self._size:
                 self._values.popitem(last=False)
 
+    def pin(self, value: str) -> None:
+        if not self._worth_keeping(value):
+            return
+        with self._lock:
+            self._pinned[value] = None
+            self._values.pop(value, None)
+
     def scrub(self, text: str) -> str:
         with self._lock:
-            values = list(self._values)
+            values = [*self._pinned, *self._values]
         for value in values:
             if value in text:
                 text = text.replace(value, MASK)
@@ -85,16 +104,27 @@ class _SecretRegistry:
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
+            self._pinned.clear()
 
 
 _registry = _SecretRegistry(_REGISTRY_SIZE)
 
 
 def register_secret(*values: object) -> None:
-    """Remember secret values so that no log line can show them."""
+    """Remember secret values so that no log line can show them (the most recent 4,096 are kept).
+
+    Never for values a request sent before it was authenticated (see the module's docstring).
+    """
     for value in values:
         if isinstance(value, str):
             _registry.add(value)
+
+
+def pin_secret(*values: object) -> None:
+    """Remember the stack's own secrets (client secrets, the state key, the Adobe credential) for good."""
+    for value in values:
+        if isinstance(value, str):
+            _registry.pin(value)
 
 
 def _normalise_key(key: str) -> str:

@@ -39,7 +39,7 @@ from ..domain.errors import (
 from ..domain.names import check_connection_name
 from . import aws
 from .aws import AwsAdapter, client_errors
-from .logs import register_secret
+from .logs import pin_secret, register_secret
 
 PENDING_STAGE = "ZOHOAEP_PENDING"
 MAX_BATCH_READ = 20  # BatchGetSecretValue takes at most 20 secret ids
@@ -86,10 +86,11 @@ class AppSecrets(AwsAdapter):
         self._clock = clock
         self._cache: dict[str, tuple[float, str]] = {}
 
-    def _read(self, suffix: str, *, force: bool = False) -> str:
+    def _read(self, suffix: str, *, force: bool = False, max_age: float | None = None) -> str:
         name = f"{self.prefix}/{suffix}"
         cached = self._cache.get(name)
-        if cached and not force and self._clock() - cached[0] < self.max_age:
+        limit = self.max_age if max_age is None else max_age
+        if cached and not force and self._clock() - cached[0] < limit:
             return cached[1]
         try:
             answer = self.client.get_secret_value(SecretId=name, VersionStage="AWSCURRENT")
@@ -99,7 +100,7 @@ class AppSecrets(AwsAdapter):
                 raise AppSecretMissing(f"Secret {name} does not exist; deploy the stack first.") from exc
             raise StoreError(f"Secrets Manager refused to read {name} ({code or 'error'}).") from exc
         value = answer.get("SecretString") or ""
-        register_secret(value)
+        pin_secret(value)  # the stack's own secrets: no input may push them out of the masking registry
         self._cache[name] = (self._clock(), value)
         return value
 
@@ -112,9 +113,9 @@ class AppSecrets(AwsAdapter):
         if not isinstance(data, dict):
             raise ConfigError(f"{self.prefix}/{suffix} must hold a JSON object; run `zoho-aep configure`.")
         for value in data.values():
-            register_secret(value)
+            pin_secret(value)
             if isinstance(value, dict):
-                register_secret(*value.values())
+                pin_secret(*value.values())
         return data
 
     def zoho_client(self, *, force: bool = False) -> ZohoClientCredentials:
@@ -141,8 +142,9 @@ class AppSecrets(AwsAdapter):
         scopes = _strip(data.get("scopes")) or DEFAULT_ADOBE_SCOPES
         return AdobeCredentials(fields[0], fields[1], fields[2], scopes)
 
-    def state_key(self, *, force: bool = False) -> str:
-        key = self._read("state-key", force=force)
+    def state_key(self, *, force: bool = False, max_age: float | None = None) -> str:
+        """The key that signs connect links; ``force`` reads it afresh, ``max_age`` bounds the cache's age."""
+        key = self._read("state-key", force=force, max_age=max_age)
         if len(key) < 16:
             raise StateKeyInvalid(f"{self.prefix}/state-key is missing or too short.")
         return key
@@ -237,11 +239,18 @@ class ConnectionStore(AwsAdapter):
             raise ConnectionNotFound(f"There is no connection named {connection}.")
         return stored
 
-    def list(self) -> list[ConnectionSummary]:
-        """Every connection with its tags, 100 per call; never reads a secret value."""
+    def list(self, *, tagged: tuple[str, str] | None = None) -> list[ConnectionSummary]:
+        """Every connection with its tags, 100 per call; never reads a secret value.
+
+        ``tagged=(key, value)``: only connections whose tag ``key`` is exactly ``value`` (AWS filters
+        tag values by prefix, so the answer is checked again here).
+        """
         summaries: list[ConnectionSummary] = []
         prefix = self.connections_prefix
-        kwargs: dict[str, Any] = {"Filters": [{"Key": "name", "Values": [prefix]}], "MaxResults": 100}
+        filters: list[dict[str, Any]] = [{"Key": "name", "Values": [prefix]}]
+        if tagged is not None:
+            filters += [{"Key": "tag-key", "Values": [tagged[0]]}, {"Key": "tag-value", "Values": [tagged[1]]}]
+        kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": 100}
         while True:
             try:
                 page = self.client.list_secrets(**kwargs)
@@ -252,6 +261,8 @@ class ConnectionStore(AwsAdapter):
                 if not name.startswith(prefix) or item.get("DeletedDate"):
                     continue
                 tags = {t["Key"]: t.get("Value", "") for t in item.get("Tags", [])}
+                if tagged is not None and tags.get(tagged[0]) != tagged[1]:
+                    continue
                 changed = item.get("LastChangedDate")
                 summaries.append(
                     ConnectionSummary(

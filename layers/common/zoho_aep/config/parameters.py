@@ -30,7 +30,11 @@ SECRET_PREFIX = Setting(
     "Prefix of every secret name: {prefix}/zoho-client, .../connections/NAME",
 )
 EVENT_BUS_NAME = Setting(
-    "EVENT_BUS_NAME", "EventBusName", "default", "The EventBridge bus lifecycle events go to (a name)"
+    "EVENT_BUS_NAME",
+    "EventBusName",
+    "default",
+    "The EventBridge bus lifecycle events reach (a name). The template points EVENT_BUS_NAME at the stack's "
+    "own bus, which only its functions may put events on and which forwards each one to EventBusName",
 )
 ZOHO_SCOPES = Setting(
     "ZOHO_SCOPES",
@@ -39,6 +43,20 @@ ZOHO_SCOPES = Setting(
     "ZohoCRM.bulk.READ",
     "Comma-separated Zoho scopes that connect links ask for (org.READ identifies the org; the export needs bulk.READ "
     "and settings.fields.READ)",
+)
+ZOHO_PKCE_OFF = Setting(
+    "ZOHO_PKCE_OFF_DATA_CENTERS",
+    "ZohoPkceOffDataCenters",
+    "none",
+    "Zoho data centers whose connect links carry no PKCE challenge, should one refuse it (comma-separated, "
+    "or all); none: every link uses PKCE (S256). zoho-aep link reads it from the stack's output",
+)
+ZOHO_USER_TOKEN_EVICTION = Setting(
+    "ZOHO_USER_TOKEN_EVICTION",
+    "ZohoUserTokenEviction",
+    "refuse",
+    "refuse: a consent that would leave one Zoho user with 20 connections (Zoho keeps 20 refresh tokens per "
+    "user; the next would delete the oldest) is refused (zoho-user-token-limit); allow: accepted, with a warning",
 )
 CALLBACK_URL = Setting(
     "CALLBACK_URL", "CallbackBaseUrl", "", "The exact redirect URI registered with Zoho (the stack derives it)"
@@ -170,6 +188,8 @@ ALL = (
     SECRET_PREFIX,
     EVENT_BUS_NAME,
     ZOHO_SCOPES,
+    ZOHO_PKCE_OFF,
+    ZOHO_USER_TOKEN_EVICTION,
     CALLBACK_URL,
     SECRETS_KMS_KEY_ID,
     ADOBE_IMS_URL,
@@ -196,6 +216,11 @@ ALL = (
     REFRESH_SHARD_QUEUE_URL,
     REFRESH_RESULT_QUEUE_URL,
 )
+
+# A link whose signature fails under the cached state key may be signed with a key rotated in since:
+# the callback reads the key again, at most this often, so new links work within seconds of a
+# rotation and forged states cannot make it read Secrets Manager on every request.
+STATE_KEY_RECHECK_SECONDS = 5.0
 
 DEFAULT_ADOBE_SCOPES = "openid,session,AdobeID,read_organizations,additional_info.projectedProductContext"
 

@@ -20,9 +20,10 @@ from .parameters import Setting
 
 DEFAULT_SCOPES = str(p.ZOHO_SCOPES.default)
 
-_PREFIX = re.compile(r"^[A-Za-z0-9_+=.@-]+(?:/[A-Za-z0-9_+=.@-]+)*$")
-_SCOPE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9_]+)+$")
-_BUS = re.compile(r"^(?:[A-Za-z0-9._-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._/-]+)$")
+# Whole-value matches only (``fullmatch``): with ``re.match``, "$" also matches before a final newline.
+_PREFIX = re.compile(r"[A-Za-z0-9_+=.@-]+(?:/[A-Za-z0-9_+=.@-]+)*")
+_SCOPE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9_]+)+")
+_BUS = re.compile(r"[A-Za-z0-9._-]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._/-]+")
 
 
 def parse_scopes(text: str, var: str = "ZOHO_SCOPES") -> tuple[str, ...]:
@@ -30,13 +31,13 @@ def parse_scopes(text: str, var: str = "ZOHO_SCOPES") -> tuple[str, ...]:
     if not scopes:
         raise ConfigError(f"{var}: at least one scope is needed, e.g. {DEFAULT_SCOPES}")
     for scope in scopes:
-        if not _SCOPE.match(scope):
+        if not _SCOPE.fullmatch(scope):
             raise ConfigError(f"{var}: '{scope[:40]}' is not a Zoho scope such as ZohoCRM.modules.READ")
     return scopes
 
 
 def check_secret_prefix(prefix: str, var: str = "SECRET_PREFIX") -> str:
-    if not prefix or len(prefix) > 200 or not _PREFIX.match(prefix):
+    if not prefix or len(prefix) > 200 or not _PREFIX.fullmatch(prefix):
         raise ConfigError(f"{var}: letters, digits, '/_+=.@-' without leading/trailing '/', e.g. zoho-aep")
     return prefix
 
@@ -53,6 +54,19 @@ def check_callback_url(url: str, var: str = "CALLBACK_URL") -> str:
     if origin.startswith("http://") and not is_loopback_origin(origin):
         raise ConfigError(f"{var}: must use https (plain http only for 127.0.0.x sandboxes)")
     return url
+
+
+def parse_pkce_off(text: str, table: DataCenterTable, var: str = "ZOHO_PKCE_OFF_DATA_CENTERS") -> frozenset[str]:
+    """The data centers whose links carry no PKCE challenge: ``none``, ``all``, or a list of the table's."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names in ([], ["none"]):
+        return frozenset()
+    if names == ["all"]:
+        return frozenset(table)
+    unknown = sorted(n[:12] for n in names if n not in table)
+    if unknown:
+        raise ConfigError(f"{var}: not data centers of the table: {', '.join(unknown[:3])} (e.g. cn,jp, or all)")
+    return frozenset(names)
 
 
 def _queue_url(env: Mapping[str, str], var: str) -> str | None:
@@ -162,10 +176,17 @@ class Settings:
     export_overlap_seconds: int = int(p.EXPORT_OVERLAP_SECONDS.default)
     export_org_concurrency: int = int(p.EXPORT_ORG_CONCURRENCY.default)
     export_downloads_per_minute: int = int(p.EXPORT_DOWNLOADS_PER_MINUTE.default)
+    pkce_off: frozenset[str] = frozenset()  # data centers whose links carry no PKCE challenge
+    # ZOHO_USER_TOKEN_EVICTION=allow: accept a consent past one user's refresh-token limit (with a warning)
+    allow_token_eviction: bool = False
 
     @property
     def connections_prefix(self) -> str:
         return f"{self.secret_prefix}/connections/"
+
+    def pkce_for(self, location: str) -> bool:
+        """Whether a link that starts for ``location`` carries a PKCE challenge (S256)."""
+        return location not in self.pkce_off
 
     def require_callback_url(self) -> str:
         if not self.callback_url:
@@ -178,7 +199,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url:
     env = os.environ if env is None else env
     prefix = check_secret_prefix(env.get("SECRET_PREFIX", "").strip() or str(p.SECRET_PREFIX.default))
     bus = env.get("EVENT_BUS_NAME", "").strip() or str(p.EVENT_BUS_NAME.default)
-    if not _BUS.match(bus):
+    if not _BUS.fullmatch(bus):
         raise ConfigError("EVENT_BUS_NAME: an event bus name or ARN")
     dc_json = env.get("ZOHO_DATA_CENTERS_JSON", "").strip()
     table = DataCenterTable.from_json(dc_json) if dc_json else DataCenterTable.builtin()
@@ -228,4 +249,14 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url:
         export_overlap_seconds=_int(env, p.EXPORT_OVERLAP_SECONDS),
         export_org_concurrency=_int(env, p.EXPORT_ORG_CONCURRENCY),
         export_downloads_per_minute=_int(env, p.EXPORT_DOWNLOADS_PER_MINUTE),
+        pkce_off=parse_pkce_off(env.get(str(p.ZOHO_PKCE_OFF.env), ""), table),
+        allow_token_eviction=_token_eviction(env),
     )
+
+
+def _token_eviction(env: Mapping[str, str]) -> bool:
+    var = str(p.ZOHO_USER_TOKEN_EVICTION.env)
+    value = env.get(var, "").strip() or str(p.ZOHO_USER_TOKEN_EVICTION.default)
+    if value not in ("refuse", "allow"):
+        raise ConfigError(f"{var}: refuse or allow")
+    return value == "allow"

@@ -13,6 +13,7 @@ Non-secret state lives in the secret's tags (``TAG_*``), so listing connections 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -28,6 +29,8 @@ TAG_EXPIRES_AT = "zoho-aep:expires-at"  # epoch seconds of the access token's ex
 TAG_DATA_CENTER = "zoho-aep:data-center"
 TAG_LAST_ERROR = "zoho-aep:last-error"  # a code, never a message from the wire
 TAG_ORG_ID = "zoho-aep:zoho-org-id"
+TAG_ORG_NAME = "zoho-aep:zoho-org-name"  # the org's name as Zoho gave it, tag-safe (so `status` can name it)
+TAG_USER_ID = "zoho-aep:zoho-user-id"  # the Zoho user who consented: counting a user's connections reads no secret
 TAG_RETRY_AFTER = "zoho-aep:retry-after"  # epoch seconds: no refresh attempt before (Zoho throttled)
 TAG_MANAGED = "zoho-aep:managed"
 TAG_BASE_CONNECTION_ID = "aep:base-connection-id"
@@ -44,6 +47,27 @@ STATUS_NEEDS_REAUTH = "needs-reauth"
 STATUS_REFRESH_FAILING = "refresh-failing"
 STATUS_PROVISIONING_FAILED = "provisioning-failed"
 STATUSES = (STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REFRESH_FAILING, STATUS_PROVISIONING_FAILED)
+
+# ---- Zoho's refresh tokens per user ----------------------------------------------------------------
+# Zoho keeps at most 20 refresh tokens per user and client; the 21st silently deletes the oldest. The
+# token is issued by the code exchange, before anyone can ask who consented, so one is kept in
+# reserve: a user may hold 19 live connections, and the consent that would make it 20 is refused
+# (the next exchange by that user, whatever its link, would otherwise delete a live one's token).
+ZOHO_REFRESH_TOKENS_PER_USER = 20
+MAX_CONNECTIONS_PER_ZOHO_USER = ZOHO_REFRESH_TOKENS_PER_USER - 1
+WARN_CONNECTIONS_PER_ZOHO_USER = 15  # from here on, each consent of that user says how close it is
+
+
+_TAG_UNSAFE = re.compile(r"[^\w .:/=+@-]+")
+MAX_TAG_VALUE = 256
+
+
+def tag_value(text: str) -> str:
+    """``text`` as an AWS tag value: letters, digits, spaces and ``_ . : / = + - @``, at most 256 characters.
+
+    Anything else (quotes, commas, control characters) becomes a space: the tag is for reading.
+    """
+    return " ".join(_TAG_UNSAFE.sub(" ", text).split())[:MAX_TAG_VALUE]
 
 
 def int_tag(tags: Mapping[str, str], key: str) -> int | None:
@@ -62,6 +86,11 @@ class ConnectionSummary:
     secret_name: str
     tags: Mapping[str, str]
     last_changed: float | None = None
+
+    @property
+    def holds_a_live_token(self) -> bool:
+        """Whether it still holds a refresh token Zoho honours, as far as its tags say."""
+        return self.tags.get(TAG_STATUS) != STATUS_NEEDS_REAUTH
 
 
 # ---- the value -----------------------------------------------------------------------------------
@@ -131,6 +160,7 @@ class Connection:
     scope: str | None = None
     zoho_org_id: str | None = None
     zoho_org_name: str | None = None
+    zoho_user_id: str | None = None  # the Zoho user who consented last
     adobe_sandbox: str | None = None
     authorized_at: str | None = None
     # Refresh tokens a re-consent replaced: AEP may still use the newest one until provisioning has
@@ -271,6 +301,7 @@ _PARSERS: dict[str, tuple[str, Callable[[object], Any]]] = {
     "scope": ("scope", _text),
     "zoho_org_id": ("zoho_org_id", _org_id),
     "zoho_org_name": ("zoho_org_name", _text),
+    "zoho_user_id": ("zoho_user_id", _text),
     "adobe_sandbox": ("adobe_sandbox", _text),
     "authorized_at": ("authorized_at", _text),
     "replaced_refresh_token": ("replaced_refresh_token", _text),

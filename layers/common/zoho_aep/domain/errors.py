@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 
-_CODE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_CODE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 def is_valid_code(code: str) -> bool:
     """True when ``code`` is a kebab-case identifier of at most 64 characters."""
-    return len(code) <= 64 and bool(_CODE.match(code))
+    return len(code) <= 64 and bool(_CODE.fullmatch(code))
 
 
 class ZohoAepError(Exception):
@@ -170,6 +170,19 @@ class InvalidSandboxName(BadRequest):
     code = "sandbox-name-invalid"
 
 
+class ZohoOrgIdInvalid(BadRequest):
+    """An operator named a Zoho org id for a link (``--zoho-org-id``) that is not one."""
+
+    code = "zoho-org-id-invalid"
+
+
+class LinkDataCenterMismatch(BadRequest):
+    """The link was made for one Zoho data center (``--data-center``); the consent came from another."""
+
+    code = "link-data-center-mismatch"
+    http_status = 409
+
+
 class DataCenterUnknown(BadRequest):
     """An operator named a Zoho data center the table does not know."""
 
@@ -308,6 +321,27 @@ class ZohoMintBudgetExhausted(ZohoError):
     code = "zoho-mint-budget-exhausted"
     retryable = True
     http_status = 503
+
+
+class ZohoUserTokenLimit(ZohoError):
+    """The consenting Zoho user already holds as many connections as Zoho keeps refresh tokens for, less
+    the one every exchange needs: accepting would let the user's next consent delete a live token."""
+
+    code = "zoho-user-token-limit"
+    http_status = 409
+
+
+class ZohoUserTokensNearLimit(ZohoError):
+    """Not raised: the code of the warning that one Zoho user's connections near Zoho's limit."""
+
+    code = "zoho-user-token-limit-near"
+
+
+class LinkOrgMismatch(ZohoError):
+    """The link was made for one Zoho org (``--zoho-org-id``); another org consented."""
+
+    code = "link-org-mismatch"
+    http_status = 409
 
 
 class ZohoOrgMismatch(ZohoError):
@@ -661,15 +695,27 @@ class HostNotAllowed(ZohoAepError):
 
 
 class UpstreamUnavailable(ZohoAepError):
-    """Every attempt timed out, lost its connection or got a retryable status."""
+    """Every attempt timed out, lost its connection, got a garbled or a retryable answer, or failed otherwise."""
 
     code = "upstream-unavailable"
     retryable = True
 
     def __init__(self, message: str, *, kind: str, status: int | None = None) -> None:
         super().__init__(message)
-        self.kind = kind  # "timeout" | "connection" | "status" | "too-large"
+        # "timeout" | "connection" | "garbled" (an undecodable body) | "status" | "too-large" | "failed"
+        self.kind = kind
         self.status = status
+
+
+class OutboundRequestInvalid(ZohoAepError):
+    """A request the HTTP client could not even send as built: an invalid header value, URL or body.
+
+    Raised before anything went out (``requests``' ``InvalidHeader``, ``InvalidURL``, ...). Trying again
+    cannot help; the value that made it usually came from an upstream's answer.
+    """
+
+    code = "outbound-request-invalid"
+    http_status = 502
 
 
 def error_for(code: str, message: str) -> ZohoAepError:

@@ -2,8 +2,14 @@
 
 A state is ``base64url(payload) "." base64url(HMAC-SHA256(key, payload))`` where the payload is a
 compact JSON object: version, connection name, AEP sandbox, issue and expiry times, and a random
-nonce. The callback accepts it only if the signature holds, it has not expired, and its nonce has
-not been used (that last check is the connection store's: see ``connect.py``).
+nonce; optionally whether the link carries a PKCE challenge (``p``), and the Zoho org (``o``) and
+data center (``d``) the operator expects. The callback accepts it only if the signature holds, it
+has not expired, and its nonce has not been used (that last check is the connection store's: see
+``connect.py``).
+
+PKCE (RFC 7636, S256) ties a grant code to the link that asked for it: without it, a code minted
+under one link was accepted with another link's state. The verifier is derived from the state key
+and the link's nonce, so nothing new is stored: the callback derives it again from the verified state.
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from .datacenters import DataCenterTable
 from .errors import (
+    DataCenterUnknown,
     InvalidConnectionName,
     InvalidSandboxName,
     LinkTtlInvalid,
@@ -26,6 +34,7 @@ from .errors import (
     StateInvalid,
     StateMissing,
     StateSignatureInvalid,
+    ZohoOrgIdInvalid,
 )
 from .names import check_connection_name, check_sandbox_name
 
@@ -34,6 +43,9 @@ MAX_STATE_LENGTH = 1024
 DEFAULT_TTL_MINUTES = 15
 MAX_TTL_MINUTES = 7 * 24 * 60
 _CLOCK_SKEW = 60  # seconds of issue-time slack between the operator's machine and Lambda
+_ORG_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # Zoho's org ids are long numbers; matched whole
+_LOCATION = re.compile(r"[a-z0-9]{1,8}")  # a data-center key such as "eu" (the table decides which exist)
+_PKCE_LABEL = b"zoho-aep pkce verifier\x00"  # keeps the verifier's MAC apart from the state's
 
 
 def _b64encode(raw: bytes) -> str:
@@ -53,39 +65,86 @@ def _signature(key: str, payload: bytes) -> bytes:
     return hmac.new(key.encode("utf-8"), payload, hashlib.sha256).digest()
 
 
+def check_zoho_org_id(org_id: object) -> str:
+    """A Zoho org id as an operator names it for a link (``--zoho-org-id``): letters and digits."""
+    if not isinstance(org_id, str) or not _ORG_ID.fullmatch(org_id):
+        raise ZohoOrgIdInvalid("A Zoho org id is 1-64 letters and digits (Zoho CRM: Setup > Company Details).")
+    return org_id
+
+
+def pkce_verifier(key: str, nonce: str) -> str:
+    """The link's PKCE code verifier: 43 base64url characters derived from the state key and the nonce."""
+    return _b64encode(hmac.new(key.encode("utf-8"), _PKCE_LABEL + nonce.encode("utf-8"), hashlib.sha256).digest())
+
+
+def pkce_challenge(verifier: str) -> str:
+    """``S256``: base64url(SHA-256(verifier)), what the authorization URL carries."""
+    return _b64encode(hashlib.sha256(verifier.encode("ascii")).digest())
+
+
 @dataclass(frozen=True)
 class LinkState:
-    """What a connect link promises the callback."""
+    """What a connect link promises the callback.
+
+    ``pkce``: the link carries a PKCE challenge, so the exchange must send its verifier.
+    ``zoho_org_id`` / ``data_center``: what the operator expects; the callback refuses any other.
+    """
 
     connection: str
     sandbox: str
     issued_at: int
     expires_at: int
     nonce: str
+    pkce: bool = False
+    zoho_org_id: str | None = None
+    data_center: str | None = None
 
     @classmethod
-    def new(cls, connection: str, sandbox: str, now: float, ttl_minutes: int = DEFAULT_TTL_MINUTES) -> LinkState:
+    def new(
+        cls,
+        connection: str,
+        sandbox: str,
+        now: float,
+        ttl_minutes: int = DEFAULT_TTL_MINUTES,
+        *,
+        pkce: bool = False,
+        zoho_org_id: str | None = None,
+        data_center: str | None = None,
+    ) -> LinkState:
         check_connection_name(connection)
         check_sandbox_name(sandbox)
         if not 1 <= ttl_minutes <= MAX_TTL_MINUTES:
             raise LinkTtlInvalid(f"A link lives 1 to {MAX_TTL_MINUTES} minutes.")
+        if zoho_org_id is not None:
+            check_zoho_org_id(zoho_org_id)
+        if data_center is not None and not _LOCATION.fullmatch(data_center):
+            raise DataCenterUnknown("A data center is a short lower-case code such as eu.")
         issued = int(now)
-        return cls(connection, sandbox, issued, issued + ttl_minutes * 60, secrets.token_urlsafe(16))
+        nonce = secrets.token_urlsafe(16)
+        return cls(connection, sandbox, issued, issued + ttl_minutes * 60, nonce, pkce, zoho_org_id, data_center)
 
     def sign(self, key: str) -> str:
-        payload = json.dumps(
-            {
-                "v": STATE_VERSION,
-                "c": self.connection,
-                "s": self.sandbox,
-                "iat": self.issued_at,
-                "exp": self.expires_at,
-                "n": self.nonce,
-            },
-            separators=(",", ":"),
-            sort_keys=True,
-        ).encode("utf-8")
+        fields: dict[str, object] = {
+            "v": STATE_VERSION,
+            "c": self.connection,
+            "s": self.sandbox,
+            "iat": self.issued_at,
+            "exp": self.expires_at,
+            "n": self.nonce,
+        }
+        # Optional fields only when set: a link made before them reads exactly as it did.
+        if self.pkce:
+            fields["p"] = 1
+        if self.zoho_org_id is not None:
+            fields["o"] = self.zoho_org_id
+        if self.data_center is not None:
+            fields["d"] = self.data_center
+        payload = json.dumps(fields, separators=(",", ":"), sort_keys=True).encode("utf-8")
         return f"{_b64encode(payload)}.{_b64encode(_signature(key, payload))}"
+
+    def code_verifier(self, key: str) -> str | None:
+        """The PKCE verifier the exchange must send (None when the link carries no challenge)."""
+        return pkce_verifier(key, self.nonce) if self.pkce else None
 
 
 def verify_state(key: str, token: str | None, now: float) -> LinkState:
@@ -112,40 +171,54 @@ def verify_state(key: str, token: str | None, now: float) -> LinkState:
     connection, sandbox, issued, expires, nonce = fields
     if not (isinstance(issued, int) and isinstance(expires, int) and isinstance(nonce, str) and nonce):
         raise StateInvalid("The link's state is incomplete.")
+    pkce, org_id, location = data.get("p", 0), data.get("o"), data.get("d")
+    if (
+        pkce not in (0, 1)
+        or isinstance(pkce, bool)
+        or (org_id is not None and not (isinstance(org_id, str) and _ORG_ID.fullmatch(org_id)))
+        or (location is not None and not (isinstance(location, str) and _LOCATION.fullmatch(location)))
+    ):
+        raise StateInvalid("The link's state has an unknown format.")
     try:
-        state = LinkState(check_connection_name(connection), check_sandbox_name(sandbox), issued, expires, nonce)
+        names = check_connection_name(connection), check_sandbox_name(sandbox)
     except (InvalidConnectionName, InvalidSandboxName) as exc:
         raise StateInvalid("The link's state names an invalid connection or sandbox.") from exc
+    state = LinkState(*names, issued, expires, nonce, pkce == 1, org_id, location)
     if now >= expires or issued > now + _CLOCK_SKEW:
         raise StateExpired("The connect link has expired.")
     return state
 
 
 def authorization_url(
-    authorization_server: str, client_id: str, redirect_uri: str, scopes: tuple[str, ...], state: str
+    authorization_server: str,
+    client_id: str,
+    redirect_uri: str,
+    scopes: tuple[str, ...],
+    state: str,
+    code_challenge: str | None = None,
 ) -> str:
-    """Zoho's consent URL: offline access (a refresh token) and a forced consent screen.
+    """Zoho's consent URL: offline access (a refresh token), a forced consent screen, PKCE when given.
 
     Without ``access_type=offline`` Zoho issues no refresh token, and without ``prompt=consent`` a
     reconnecting user gets none either.
     """
-    query = urlencode(
-        {
-            "client_id": client_id,
-            "response_type": "code",
-            "redirect_uri": redirect_uri,
-            "scope": ",".join(scopes),
-            "access_type": "offline",
-            "prompt": "consent",
-            "state": state,
-        }
-    )
-    return f"{authorization_server}/oauth/v2/auth?{query}"
+    params = {
+        "client_id": client_id,
+        "response_type": "code",
+        "redirect_uri": redirect_uri,
+        "scope": ",".join(scopes),
+        "access_type": "offline",
+        "prompt": "consent",
+        "state": state,
+    }
+    if code_challenge is not None:
+        params.update({"code_challenge": code_challenge, "code_challenge_method": "S256"})
+    return f"{authorization_server}/oauth/v2/auth?{urlencode(params)}"
 
 
 @dataclass(frozen=True)
 class ConnectLink:
-    """A connect link ready to hand out."""
+    """A connect link ready to hand out; ``data_center`` is where it starts (and, if named, the only one it takes)."""
 
     url: str
     state: LinkState
@@ -161,12 +234,22 @@ def build_connect_link(
     scopes: tuple[str, ...],
     connection: str,
     sandbox: str,
-    data_center: str = "us",
+    data_center: str | None = None,
+    zoho_org_id: str | None = None,
+    pkce: bool = True,
     ttl_minutes: int = DEFAULT_TTL_MINUTES,
     now: float,
 ) -> ConnectLink:
-    """Zoho's consent URL with a freshly signed state for ``connection``."""
-    server = table.authorization_server(data_center)
-    state = LinkState.new(connection, sandbox, now, ttl_minutes)
-    url = authorization_url(server, client_id, redirect_uri, scopes, state.sign(state_key))
-    return ConnectLink(url=url, state=state, data_center=data_center)
+    """Zoho's consent URL with a freshly signed state for ``connection``.
+
+    ``data_center`` and ``zoho_org_id``, when given, are signed into the state: the callback then
+    refuses a consent from any other data center or org. ``pkce`` adds an S256 challenge.
+    """
+    server = table.authorization_server(data_center or "us")
+    state = LinkState.new(
+        connection, sandbox, now, ttl_minutes, pkce=pkce, zoho_org_id=zoho_org_id, data_center=data_center
+    )
+    verifier = state.code_verifier(state_key)
+    challenge = pkce_challenge(verifier) if verifier is not None else None
+    url = authorization_url(server, client_id, redirect_uri, scopes, state.sign(state_key), challenge)
+    return ConnectLink(url=url, state=state, data_center=data_center or "us")

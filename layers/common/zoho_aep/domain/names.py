@@ -6,20 +6,21 @@ import re
 
 from .errors import InvalidConnectionName, InvalidSandboxName
 
-_CONNECTION = re.compile(r"^[a-z0-9-]{1,64}$")
-_SANDBOX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+# Whole-value matches only (``fullmatch``): with ``re.match``, "$" also matches before a final newline.
+_CONNECTION = re.compile(r"[a-z0-9-]{1,64}")
+_SANDBOX = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 
 
 def check_connection_name(name: object) -> str:
     """Lower-case letters, digits and dashes, 1-64 characters (it becomes part of a secret name)."""
-    if not isinstance(name, str) or not _CONNECTION.match(name):
+    if not isinstance(name, str) or not _CONNECTION.fullmatch(name):
         raise InvalidConnectionName("Connection names are 1-64 lower-case letters, digits and dashes.")
     return name
 
 
 def check_sandbox_name(name: object) -> str:
     """An AEP sandbox name: lower-case letters, digits and dashes (Adobe's header is lower-case)."""
-    if not isinstance(name, str) or not _SANDBOX.match(name):
+    if not isinstance(name, str) or not _SANDBOX.fullmatch(name):
         raise InvalidSandboxName("AEP sandbox names are 1-64 lower-case letters, digits and dashes, e.g. prod.")
     return name
 

@@ -21,7 +21,7 @@ from typing import Any
 from .. import wiring
 from ..adapters import aws
 from ..adapters.aws import client_errors
-from ..adapters.logs import register_secret
+from ..adapters.logs import pin_secret, quiet_libraries
 from ..adapters.secrets import AppSecrets, ConnectionStore
 from ..config.parameters import DEFAULT_ADOBE_SCOPES
 from ..config.settings import Settings, check_callback_url, check_secret_prefix, load_settings, parse_scopes
@@ -33,9 +33,12 @@ from ..domain.connection import (
     TAG_EXPORT_STATUS,
     TAG_LAST_ERROR,
     TAG_ORG_ID,
+    TAG_ORG_NAME,
     TAG_PATH,
     TAG_SANDBOX,
     TAG_STATUS,
+    WARN_CONNECTIONS_PER_ZOHO_USER,
+    ZOHO_REFRESH_TOKENS_PER_USER,
 )
 from ..domain.credentials import AdobeCredentials
 from ..domain.datacenters import DataCenterTable
@@ -52,8 +55,9 @@ from ..domain.errors import (
     StackNotFound,
     StoreError,
     ZohoAepError,
+    ZohoUserTokensNearLimit,
 )
-from ..domain.links import DEFAULT_TTL_MINUTES, build_connect_link
+from ..domain.links import DEFAULT_TTL_MINUTES, build_connect_link, check_zoho_org_id
 from ..domain.names import check_connection_name
 from ..usecases.connect import import_self_client
 from ..usecases.credentials import check_adobe_credential
@@ -69,6 +73,8 @@ STACK_OUTPUTS = {
     "ZohoScopes": "ZOHO_SCOPES",
     "EventBusName": "EVENT_BUS_NAME",
     "ExportBucketName": "EXPORT_BUCKET",
+    "ZohoPkceOffDataCenters": "ZOHO_PKCE_OFF_DATA_CENTERS",
+    "ZohoUserTokenEviction": "ZOHO_USER_TOKEN_EVICTION",
 }
 
 
@@ -113,9 +119,10 @@ def _cmd_link(args: argparse.Namespace) -> int:
         raise ConfigError(
             "CALLBACK_URL is not set: pass --stack NAME or --callback-url, or export the stack's CallbackUrl output."
         )
-    if args.data_center not in settings.data_centers:
+    if args.data_center is not None and args.data_center not in settings.data_centers:
         known = ", ".join(settings.data_centers)
         raise DataCenterUnknown(f"--data-center must be one of: {known}.")
+    org_id = check_zoho_org_id(args.zoho_org_id) if args.zoho_org_id is not None else None
     secrets = AppSecrets(settings.secret_prefix)
     client = secrets.zoho_client()
     link = build_connect_link(
@@ -127,11 +134,17 @@ def _cmd_link(args: argparse.Namespace) -> int:
         connection=args.connection,
         sandbox=args.sandbox,
         data_center=args.data_center,
+        zoho_org_id=org_id,
+        pkce=settings.pkce_for(args.data_center or "us"),
         ttl_minutes=args.ttl_minutes,
         now=time.time(),
     )
     expires = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(link.state.expires_at))
+    bound = [f"Zoho org {org_id}"] if org_id else []
+    bound += [f"data center {args.data_center}"] if args.data_center else []
     print(f"Connect link for connection '{link.state.connection}' (AEP sandbox '{link.state.sandbox}').")
+    if bound:
+        print(f"It connects only {' in '.join(bound)}.")
     print(f"Send it to the Zoho CRM administrator; it works once and expires at {expires}.")
     print(link.url)
     return EXIT_OK
@@ -150,6 +163,7 @@ STATUS_COLUMNS = (
     "connection",
     "data_center",
     "zoho_org",
+    "zoho_org_name",
     "status",
     "expires",
     "sandbox",
@@ -171,6 +185,7 @@ def status_rows(store: ConnectionStore, now: float) -> list[dict[str, str | int 
                 "connection": item.name,
                 "data_center": tags.get(TAG_DATA_CENTER),
                 "zoho_org": tags.get(TAG_ORG_ID),
+                "zoho_org_name": tags.get(TAG_ORG_NAME),  # so a consent by the wrong org is seen at once
                 "status": tags.get(TAG_STATUS),
                 "expires_at": int(expires) if expires and expires.isdigit() else None,
                 "expires": _expires_in(expires, now),
@@ -272,9 +287,17 @@ def _cmd_import_self_client(args: argparse.Namespace) -> int:
         f"Connection '{result.connection}' {verb}: Zoho org {org}, "
         f"data center {result.data_center}, AEP sandbox {result.sandbox}."
     )
+    # Provisioning listens on the stack's own bus, where only the stack's functions may put events.
+    print(f"Provision it in AEP: zoho-aep provision {result.connection} --stack STACK.")
     if not result.event_published:
         print(
             "warning: the 'Zoho connection authorized' event was not published; run `zoho-aep provision`.",
+            file=sys.stderr,
+        )
+    if result.user_connections >= WARN_CONNECTIONS_PER_ZOHO_USER:
+        print(
+            f"warning: this Zoho user now holds {result.user_connections} connections; Zoho keeps "
+            f"{ZOHO_REFRESH_TOKENS_PER_USER} refresh tokens per user [{ZohoUserTokensNearLimit.code}].",
             file=sys.stderr,
         )
     return EXIT_OK
@@ -377,9 +400,9 @@ def _cmd_configure(args: argparse.Namespace) -> int:
             }
         adobe = adobe_value(raw)
     if zoho is not None:
-        register_secret(zoho["client_secret"], *zoho.get("client_secrets", {}).values())
+        pin_secret(zoho["client_secret"], *zoho.get("client_secrets", {}).values())
     if adobe is not None:
-        register_secret(adobe.client_secret)
+        pin_secret(adobe.client_secret)
 
     if adobe is not None and not args.skip_check:
         print(f"Checking the Adobe credential against {settings.adobe_ims_url} ...")
@@ -564,7 +587,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(link)
     link.add_argument("--connection", required=True, help="connection name: lower-case letters, digits, dashes")
     link.add_argument("--sandbox", required=True, help="the AEP sandbox the connection feeds, e.g. prod")
-    link.add_argument("--data-center", default="us", help="the Zoho org's data center (cn starts on China's server)")
+    link.add_argument(
+        "--data-center",
+        help="the Zoho org's data center: the link then connects only that one (cn starts on China's server)",
+    )
+    link.add_argument("--zoho-org-id", help="the Zoho org id expected: the link then connects only that org")
     link.add_argument("--ttl-minutes", type=int, default=DEFAULT_TTL_MINUTES, help="how long the link is valid")
     link.add_argument("--callback-url", help="the redirect URI registered with Zoho (default: $CALLBACK_URL)")
     link.add_argument("--scopes", help="comma-separated Zoho scopes (default: $ZOHO_SCOPES or read-only CRM)")
@@ -652,6 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_libraries()  # botocore logs whole secret values at DEBUG, whatever the caller's logging says
     try:
         return int(args.func(args))
     except ConfigError as exc:

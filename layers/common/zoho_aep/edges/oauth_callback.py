@@ -13,8 +13,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..domain.errors import MethodNotAllowed, QueryInvalid, QueryParameterRepeated, QueryTooLarge, ZohoAepError
-from ..usecases.connect import ConnectDeps, complete_authorization
+from ..domain.connection import MAX_CONNECTIONS_PER_ZOHO_USER, WARN_CONNECTIONS_PER_ZOHO_USER
+from ..domain.errors import (
+    MethodNotAllowed,
+    QueryInvalid,
+    QueryParameterRepeated,
+    QueryTooLarge,
+    ZohoAepError,
+    ZohoUserTokenLimit,
+    ZohoUserTokensNearLimit,
+)
+from ..usecases.connect import ConnectDeps, ConnectResult, complete_authorization
 from .lazy import Lazy
 from .pages import Page, error_page, json_answer, success_page
 
@@ -97,6 +106,8 @@ class CallbackApp:
                 "connection stored but the authorized event was not published; run provisioning by hand",
                 extra={"outcome": "event-publish-failed", "connection": result.connection},
             )
+        if result.user_connections >= WARN_CONNECTIONS_PER_ZOHO_USER:
+            self._warn_user_tokens(result)
         if not result.tags_written:
             self.logger.error(
                 "connection stored but its status tags could not be updated; set zoho-aep:status to active",
@@ -111,8 +122,29 @@ class CallbackApp:
             "zoho_org_id": result.zoho_org_id,
             "sandbox": result.sandbox,
             "reauthorized": result.reauthorized,
+            "zoho_user_id": result.zoho_user_id,
+            "zoho_user_connections": result.user_connections,
         }
         return self._finish(page, "connected", extra, started)
+
+    def _warn_user_tokens(self, result: ConnectResult) -> None:
+        """Zoho keeps 20 refresh tokens per user and client: say so well before a consent is refused."""
+        past = result.user_connections > MAX_CONNECTIONS_PER_ZOHO_USER  # only when the operator allows it
+        message = (
+            "this Zoho user holds more connections than Zoho keeps refresh tokens for; its oldest ones lose theirs"
+            if past
+            else "this Zoho user's connections near Zoho's 20 refresh tokens per user; consent as another user"
+        )
+        self.logger.warning(
+            message,
+            extra={
+                "outcome": ZohoUserTokenLimit.code if past else ZohoUserTokensNearLimit.code,
+                "connection": result.connection,
+                "zoho_user_id": result.zoho_user_id,
+                "zoho_user_connections": result.user_connections,
+                "limit": MAX_CONNECTIONS_PER_ZOHO_USER,
+            },
+        )
 
     def _finish(
         self,

@@ -118,14 +118,30 @@ _TEXT: dict[str, tuple[str, str, str]] = {
     ),
     "zoho-scope-mismatch": (
         "Permission missing",
-        "The granted permissions do not let us identify your Zoho org; the access was revoked.",
-        "Ask the operator to include ZohoCRM.org.READ in the link's scopes.",
+        "The granted permissions do not let us identify your Zoho org and user; the access was revoked.",
+        "Ask the operator to include ZohoCRM.org.READ and ZohoCRM.users.READ in the link's scopes.",
     ),
     "zoho-token-invalid": ("Zoho refused the token", "Zoho CRM refused the new access token.", _FIX_OPERATOR),
     "zoho-org-mismatch": (
         "Different Zoho org",
         "This connection belongs to another Zoho org; the new access was revoked and nothing changed.",
         "Sign in to Zoho with the org the connection belongs to, or ask for a link with a new connection name.",
+    ),
+    "link-org-mismatch": (
+        "Different Zoho org",
+        "This connect link was made for another Zoho org; the new access was revoked and nothing was stored.",
+        "Sign in to Zoho with the org the link was made for, or ask for a new link.",
+    ),
+    "link-data-center-mismatch": (
+        "Different Zoho data center",
+        "This connect link was made for an org in another Zoho data center; nothing was stored.",
+        "Ask the person who sent you the link for one made for your data center.",
+    ),
+    "zoho-user-token-limit": (
+        "Too many connections for this Zoho user",
+        "Your Zoho user already holds as many connections of this stack as Zoho allows; one more would "
+        "silently end the oldest one. The new access was revoked and nothing was stored.",
+        "Sign in to Zoho as another user of the org, or ask the operator to disconnect one.",
     ),
     "not-found": ("Not found", "There is nothing at this address.", "Open your connect link."),
 }

@@ -17,9 +17,11 @@ from ..adapters.events import EventPublisher
 from ..adapters.logs import register_secret
 from ..adapters.secrets import AppSecrets, ConnectionStore
 from ..adapters.zoho.oauth import TokenSet, ZohoOAuthClient, ZohoOrg
+from ..config.parameters import STATE_KEY_RECHECK_SECONDS
 from ..config.settings import Settings
 from ..domain import events as ev
 from ..domain.connection import (
+    MAX_CONNECTIONS_PER_ZOHO_USER,
     STATUS_ACTIVE,
     TAG_DATA_CENTER,
     TAG_EXPIRES_AT,
@@ -28,10 +30,14 @@ from ..domain.connection import (
     TAG_LAST_ERROR,
     TAG_MANAGED,
     TAG_ORG_ID,
+    TAG_ORG_NAME,
     TAG_RETRY_AFTER,
     TAG_SANDBOX,
     TAG_STATUS,
+    TAG_USER_ID,
+    ZOHO_REFRESH_TOKENS_PER_USER,
     Connection,
+    tag_value,
 )
 from ..domain.credentials import ZohoClientCredentials
 from ..domain.datacenters import DataCenter
@@ -40,11 +46,15 @@ from ..domain.errors import (
     AuthorizationRefused,
     CodeMissing,
     ConsentDeclined,
+    LinkDataCenterMismatch,
+    LinkOrgMismatch,
     SandboxMismatch,
     StateReused,
+    StateSignatureInvalid,
     ZohoAepError,
     ZohoOrgMismatch,
     ZohoRefreshTokenMissing,
+    ZohoUserTokenLimit,
 )
 from ..domain.hosts import normalise_origin
 from ..domain.links import LinkState, verify_state
@@ -65,6 +75,8 @@ class ConnectResult:
     reauthorized: bool
     event_published: bool = True
     tags_written: bool = True
+    zoho_user_id: str | None = None
+    user_connections: int = 1  # live connections the consenting Zoho user holds now, this one included
 
 
 @dataclass
@@ -87,6 +99,7 @@ def record_consent(
     tokens: TokenSet,
     org: ZohoOrg,
     now: float,
+    user_id: str | None = None,
 ) -> Connection:
     """The connection secret after a consent, keeping what the other functions wrote."""
     value = current if current is not None else Connection()
@@ -104,6 +117,7 @@ def record_consent(
     value.scope = tokens.scope or value.scope or ""
     value.zoho_org_id = org.id
     value.zoho_org_name = org.name
+    value.zoho_user_id = user_id or value.zoho_user_id
     value.adobe_sandbox = sandbox
     value.authorized_at = iso_utc(now)
     return value
@@ -117,10 +131,11 @@ class Grant:
     sandbox: str
     nonce: str | None = None
     nonce_expires_at: int = 0
+    expected_org_id: str | None = None  # the link's --zoho-org-id: any other org is refused
 
     @classmethod
     def from_state(cls, state: LinkState) -> Grant:
-        return cls(state.connection, state.sandbox, state.nonce, state.expires_at)
+        return cls(state.connection, state.sandbox, state.nonce, state.expires_at, state.zoho_org_id)
 
 
 def _check_existing(current: Connection, grant: Grant, org_id: str | None) -> None:
@@ -137,9 +152,13 @@ def _check_existing(current: Connection, grant: Grant, org_id: str | None) -> No
 
 def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> ConnectResult:
     """Validate the redirect, exchange the code, identify the org and store the connection."""
-    register_secret(params.get("state"), params.get("code"))
     now = deps.clock()
-    state = verify_state(deps.app_secrets.state_key(), params.get("state"), now)
+    token = params.get("state")
+    state, key = _verified_state(deps, token, now)
+    # Only now, with the signature checked, is the state ours to mask. Anything registered earlier
+    # would let anonymous requests mask log lines at will or push secrets out of the registry; the
+    # grant code is masked by its key and its shape (adapters.logs).
+    register_secret(token)
 
     error = params.get("error")
     if error is not None:
@@ -153,15 +172,48 @@ def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> Conn
     accounts_server = params.get("accounts-server")
     if accounts_server is not None and normalise_origin(accounts_server) != dc.accounts_url:
         raise AccountsServerMismatch("The redirect names an accounts server that is not its data center's.")
+    if state.data_center is not None and dc.location != state.data_center:
+        # Checked before any token request: a code works only at its own data center, so an exchange
+        # at the one the redirect names proves it; a redirect naming another is refused outright.
+        raise LinkDataCenterMismatch(
+            f"This link is for Zoho data center {state.data_center}; the consent came from {dc.location}."
+        )
     grant = Grant.from_state(state)
     existing = deps.store.get(state.connection)
     if existing is not None:
         _check_existing(existing.connection, grant, None)
 
+    # Rotating the state key kills every open link at once: the key was cached (up to 5 minutes), so
+    # it is read again before the exchange, and a link signed with a key rotated out is refused.
+    current = deps.app_secrets.state_key(force=True)
+    if current != key:
+        verify_state(current, token, now)
+    # PKCE: the code is honoured only with the verifier of the link that asked for it, so a code
+    # minted under another link (its own challenge) cannot be completed with this link's state.
+    verifier = state.code_verifier(current)
+    register_secret(verifier)
     creds = deps.app_secrets.zoho_client()
     redirect_uri = deps.settings.require_callback_url()
-    tokens = deps.zoho.exchange_code(dc, creds.client_id, creds.secret_for(dc.location), code, redirect_uri)
+    tokens = deps.zoho.exchange_code(
+        dc, creds.client_id, creds.secret_for(dc.location), code, redirect_uri, code_verifier=verifier
+    )
     return store_authorization(deps, creds=creds, dc=dc, tokens=tokens, grant=grant, now=now)
+
+
+def _verified_state(deps: ConnectDeps, token: str | None, now: float) -> tuple[LinkState, str]:
+    """The link's state and the key it verified under (the cached one, or one rotated in since).
+
+    A signature that fails under the cached key may belong to a link signed after a rotation: the
+    key is read again, at most every few seconds, so forged states cannot make every request read it.
+    """
+    cached = deps.app_secrets.state_key()
+    try:
+        return verify_state(cached, token, now), cached
+    except StateSignatureInvalid:
+        fresh = deps.app_secrets.state_key(max_age=STATE_KEY_RECHECK_SECONDS)
+        if fresh == cached:
+            raise
+        return verify_state(fresh, token, now), fresh
 
 
 def import_self_client(deps: ConnectDeps, *, connection: str, sandbox: str, location: str, code: str) -> ConnectResult:
@@ -200,6 +252,11 @@ def store_authorization(
         raise ZohoRefreshTokenMissing("Zoho issued no refresh token.")
     try:
         org = deps.zoho.get_org(tokens.api_domain or dc.default_api_domain, tokens.access_token)
+        if grant.expected_org_id is not None and org.id != grant.expected_org_id:
+            # Not resting on PKCE alone: a link bound to an org takes no other, whoever consents.
+            raise LinkOrgMismatch(f"This link is for Zoho org {grant.expected_org_id}; another org consented.")
+        user = deps.zoho.get_current_user(tokens.api_domain or dc.default_api_domain, tokens.access_token)
+        user_connections = _check_user_tokens(deps, user.id, grant.connection)
 
         def mutate(current: Connection | None) -> Connection:
             if current is not None:
@@ -213,6 +270,7 @@ def store_authorization(
                 tokens=tokens,
                 org=org,
                 now=now,
+                user_id=user.id,
             )
             # Spent links are remembered until they would have expired anyway.
             nonces = {n: e for n, e in value.state_nonces.items() if e > now}
@@ -227,6 +285,8 @@ def store_authorization(
             TAG_EXPIRES_AT: str(expires_epoch),
             TAG_DATA_CENTER: dc.location,
             TAG_ORG_ID: org.id,
+            TAG_ORG_NAME: tag_value(org.name),
+            TAG_USER_ID: user.id,
             TAG_SANDBOX: grant.sandbox,
             TAG_MANAGED: "true",
         }
@@ -258,7 +318,12 @@ def store_authorization(
                 "connection": grant.connection,
                 "data_center": dc.location,
                 "zoho_org_id": org.id,
+                # The org by name too: a first consent by the wrong admin (another org) is seen at once.
+                "zoho_org_name": org.name,
                 "reauthorized": reauthorized,
+                # Zoho keeps 20 refresh tokens per user and client: how many this user's consents hold.
+                "zoho_user_id": user.id,
+                "zoho_user_connections": user_connections,
             },
         )
     except ZohoAepError:
@@ -272,7 +337,28 @@ def store_authorization(
         reauthorized=reauthorized,
         event_published=published,
         tags_written=tags_written,
+        zoho_user_id=user.id,
+        user_connections=user_connections,
     )
+
+
+def _check_user_tokens(deps: ConnectDeps, user_id: str, connection: str) -> int:
+    """How many live connections the consenting user holds with this one; refuses one past the limit.
+
+    Counted from tags alone (``zoho-aep:zoho-user-id``). A re-consent of the same connection replaces
+    its own token (revoked once AEP holds the new one), so it does not count twice.
+    """
+    others = [
+        s for s in deps.store.list(tagged=(TAG_USER_ID, user_id)) if s.name != connection and s.holds_a_live_token
+    ]
+    held = len(others) + 1
+    if held > MAX_CONNECTIONS_PER_ZOHO_USER and not deps.settings.allow_token_eviction:
+        raise ZohoUserTokenLimit(
+            f"The Zoho user who consented already holds {len(others)} connections of this stack; Zoho keeps "
+            f"{ZOHO_REFRESH_TOKENS_PER_USER} refresh tokens per user, and one more would let the user's next "
+            "consent silently end the oldest one's. Consent as another Zoho user or disconnect one."
+        )
+    return held
 
 
 def _may_hold(store: ConnectionStore, connection: str, refresh_token: str) -> bool:

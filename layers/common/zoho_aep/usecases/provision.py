@@ -91,7 +91,7 @@ RETIREMENT_NOTICE = (
     "cannot help. Existing Zoho CRM dataflows in AEP may stop; zoho-aep keeps the Zoho tokens fresh "
     "anyway. See docs/provisioning.md, 'The Zoho CRM source retirement'."
 )
-_TAG_SAFE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,200}$")
+_TAG_SAFE = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,200}")  # matched whole (fullmatch)
 _MAX_SUPERSEDED_IN_TAG = 6  # 6 ids of 36 characters fit one 256-character tag value
 
 
@@ -176,7 +176,7 @@ def etag_tag_value(etag: str) -> str:
     uses the etag exactly as Adobe last returned it.
     """
     inner = etag[1:-1] if len(etag) >= 2 and etag[0] == etag[-1] == '"' else ""
-    if inner and _TAG_SAFE.match(inner) and not inner.startswith("b64."):
+    if inner and _TAG_SAFE.fullmatch(inner) and not inner.startswith("b64."):
         return inner
     encoded = "b64." + base64.urlsafe_b64encode(etag.encode()).decode().rstrip("=")
     return encoded[:256]  # AWS's limit; only a pathological etag is that long, and the tag is for reading

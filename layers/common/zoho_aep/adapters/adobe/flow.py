@@ -71,8 +71,8 @@ _FLOW_ERRORS: dict[str, type[AdobeError]] = {
 # Only meaningful as an answer to PATCH: "this connector cannot be updated in place".
 _PATCH_REFUSED = frozenset({"1300", "1445"})
 
-_SAFE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+_SAFE_CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")  # matched whole (fullmatch), like every pattern here
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ _UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 
 
 def _safe(value: Any, pattern: re.Pattern[str]) -> str | None:
-    return value if isinstance(value, str) and pattern.match(value) else None
+    return value if isinstance(value, str) and pattern.fullmatch(value) else None
 
 
 def adobe_error(response: HttpResponse, method: str, what: str) -> AdobeError:

@@ -24,6 +24,7 @@ from ...domain.errors import (
     ZohoClientInvalid,
     ZohoCodeInvalid,
     ZohoConsentRevoked,
+    ZohoError,
     ZohoRedirectUriMismatch,
     ZohoRefreshTokenMissing,
     ZohoResponseInvalid,
@@ -36,7 +37,10 @@ from ..http import HttpClient, HttpResponse
 from ..logs import register_secret
 
 DEFAULT_EXPIRES_IN = 3600
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")  # matched whole (fullmatch)
+# A token we can store and send back in a header: visible ASCII only (Zoho's are "1000.<hex>.<hex>").
+_TOKEN_TEXT = re.compile(r"[!-~]{1,4096}")
+_USER_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # Zoho's user ids are long numbers; it goes into a tag
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,13 @@ class ZohoOrg:
     name: str
 
 
+@dataclass(frozen=True)
+class ZohoUser:
+    """The Zoho user who consented (Zoho keeps 20 refresh tokens per user and client)."""
+
+    id: str
+
+
 def _expires_in_seconds(body: dict[str, object]) -> int:
     """Seconds until expiry; the legacy ``expires_in_sec`` wins over ``expires_in`` (then in ms)."""
     legacy = body.get("expires_in_sec")
@@ -74,7 +85,7 @@ def _is_throttling(error: str, description: str) -> bool:
         return True
     # Zoho's real error codes are snake_case identifiers. Human text in the error field (seen
     # localized, e.g. in Chinese) is its throttling notice in another language.
-    return bool(error) and not _IDENTIFIER.match(error)
+    return bool(error) and not _IDENTIFIER.fullmatch(error)
 
 
 class ZohoOAuthClient:
@@ -91,10 +102,12 @@ class ZohoOAuthClient:
         client_secret: str,
         code: str,
         redirect_uri: str | None,
+        code_verifier: str | None = None,
     ) -> TokenSet:
         """Trade a grant code for tokens at ``dc``'s accounts server.
 
-        ``redirect_uri`` is None for self-client codes made in Zoho's API console. The answer must
+        ``redirect_uri`` is None for self-client codes made in Zoho's API console; ``code_verifier``
+        is the link's PKCE verifier when its authorization URL carried a challenge. The answer must
         carry a refresh token and an ``api_domain`` of ``dc``; otherwise the fresh refresh token is
         revoked (it would count against Zoho's 20-per-user limit) and an error raised.
         """
@@ -106,6 +119,8 @@ class ZohoOAuthClient:
         }
         if redirect_uri is not None:
             form["redirect_uri"] = redirect_uri
+        if code_verifier is not None:
+            form["code_verifier"] = code_verifier
         tokens = self._token_call(dc.accounts_url, form, refreshing=False)
         if not tokens.refresh_token:
             raise ZohoRefreshTokenMissing(
@@ -156,6 +171,9 @@ class ZohoOAuthClient:
             access = body["access_token"]
             refresh = body.get("refresh_token") if isinstance(body.get("refresh_token"), str) else None
             register_secret(access, refresh)
+            if not _TOKEN_TEXT.fullmatch(access) or (refresh and not _TOKEN_TEXT.fullmatch(refresh)):
+                # A control character or space in a token would break the header it goes into.
+                raise ZohoResponseInvalid("Zoho's token answer held a token that is not plain text.")
             api_domain = body.get("api_domain") if isinstance(body.get("api_domain"), str) else None
             scope = body.get("scope") if isinstance(body.get("scope"), str) else None
             return TokenSet(access, refresh or None, api_domain, _expires_in_seconds(body), scope)
@@ -198,13 +216,43 @@ class ZohoOAuthClient:
                 org = orgs[0]
                 return ZohoOrg(id=str(org["id"]), name=str(org.get("company_name") or ""))
             raise ZohoResponseInvalid("Zoho CRM's org answer named no org.")
-        code = body.get("code") if isinstance(body, dict) else None
-        if code == "OAUTH_SCOPE_MISMATCH":
-            raise ZohoScopeMismatch("The granted scopes do not allow reading the Zoho org (ZohoCRM.org.READ).")
-        if code in ("INVALID_TOKEN", "INVALID_OAUTHTOKEN", "AUTHENTICATION_FAILURE"):
-            raise ZohoTokenInvalid("Zoho CRM refused the new access token.")
-        if code == "INVALID_HOST":
-            raise ZohoApiDomainInvalid("Zoho CRM says this API host is wrong for the org.")
-        if response.status >= 500:
-            raise ZohoUnavailable(f"Zoho CRM answered HTTP {response.status}.")
-        raise ZohoResponseInvalid(f"Zoho CRM's org lookup failed (HTTP {response.status}).")
+        raise _crm_refusal(response, body, "the org lookup", "ZohoCRM.org.READ")
+
+    def get_current_user(self, api_domain: str, access_token: str) -> ZohoUser:
+        """``GET {api_domain}/crm/v8/users?type=CurrentUser``: who consented (scope ``ZohoCRM.users.READ``)."""
+        try:
+            response = self.http.request(
+                "GET",
+                f"{api_domain}/crm/v8/users",
+                params={"type": "CurrentUser"},
+                headers={"Authorization": f"Zoho-oauthtoken {access_token}"},
+            )
+        except UpstreamUnavailable as exc:
+            raise ZohoUnavailable("Zoho CRM did not answer the user lookup.") from exc
+        body = response.json_or_none()
+        if response.status == 200 and isinstance(body, dict):
+            users = body.get("users")
+            if isinstance(users, list) and users and isinstance(users[0], dict):
+                user_id = users[0].get("id")
+                if (
+                    isinstance(user_id, (str, int))
+                    and not isinstance(user_id, bool)
+                    and _USER_ID.fullmatch(str(user_id))
+                ):
+                    return ZohoUser(id=str(user_id))
+            raise ZohoResponseInvalid("Zoho CRM's user answer named no user.")
+        raise _crm_refusal(response, body, "the user lookup", "ZohoCRM.users.READ")
+
+
+def _crm_refusal(response: HttpResponse, body: object, what: str, scope: str) -> ZohoError:
+    """The typed error a CRM refusal stands for (its ``code``, else its status)."""
+    code = body.get("code") if isinstance(body, dict) else None
+    if code == "OAUTH_SCOPE_MISMATCH":
+        return ZohoScopeMismatch(f"The granted scopes do not allow {what} ({scope}).")
+    if code in ("INVALID_TOKEN", "INVALID_OAUTHTOKEN", "AUTHENTICATION_FAILURE"):
+        return ZohoTokenInvalid("Zoho CRM refused the new access token.")
+    if code == "INVALID_HOST":
+        return ZohoApiDomainInvalid("Zoho CRM says this API host is wrong for the org.")
+    if response.status >= 500:
+        return ZohoUnavailable(f"Zoho CRM answered HTTP {response.status}.")
+    return ZohoResponseInvalid(f"Zoho CRM's {what[4:]} failed (HTTP {response.status}).")

@@ -23,7 +23,7 @@ RESULT_KIND = "zoho-aep/refresh-shard-result"
 # SQS takes messages up to 256 KiB; a shard is cut before this many bytes of JSON.
 MAX_MESSAGE_BYTES = 200_000
 # AWS tag limits: what a shard may carry as a listed tag.
-_TAG_KEY = re.compile(r"^[\w.:/=+@ -]{1,128}$")
+_TAG_KEY = re.compile(r"[\w.:/=+@ -]{1,128}")  # matched whole (fullmatch)
 _MAX_TAG_VALUE = 256
 
 
@@ -75,7 +75,10 @@ def _item(summary: ConnectionSummary) -> dict[str, Any]:
 
 def _is_tag(key: object, value: object) -> bool:
     return (
-        isinstance(key, str) and bool(_TAG_KEY.match(key)) and isinstance(value, str) and len(value) <= _MAX_TAG_VALUE
+        isinstance(key, str)
+        and bool(_TAG_KEY.fullmatch(key))
+        and isinstance(value, str)
+        and len(value) <= _MAX_TAG_VALUE
     )
 
 
