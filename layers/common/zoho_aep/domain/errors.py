@@ -389,7 +389,7 @@ class AdobeOrgNotEntitled(AdobeError):
 
 
 class AdobePermissionMissing(AdobeError):
-    """Flow ``2118``/``2121``: the product profile lacks View Sources / Manage Sources."""
+    """Flow ``2118-403``/``2120-403``/``2121-403``: the product profile lacks a permission (View or Manage Sources)."""
 
     code = "aep-permission-missing"
 
@@ -413,7 +413,7 @@ class AdobeSpecRetired(AdobeError):
 
 
 class AdobeNotFound(AdobeError):
-    """Flow ``1101-404``: no such resource in this sandbox."""
+    """Flow ``1101-404`` (``1102-404`` in the sources catalogue): no such resource in this sandbox."""
 
     code = "aep-not-found"
 
@@ -435,7 +435,6 @@ class AdobeConnectionInUse(AdobeError):
     """Flow ``1418-400``: the base connection cannot be deleted while dataflows use it."""
 
     code = "aep-connection-in-use"
-    flow_ids: list[str] = []  # the dataflow ids Adobe named, when it named them
 
 
 class AdobeRequestRefused(AdobeError):
