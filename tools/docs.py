@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT / "layers" / "common"))
 
 from zoho_aep.config.parameters import markdown_table  # noqa: E402
 from zoho_aep.domain.datacenters import DataCenterTable  # noqa: E402
+from zoho_aep.edges.cli import build_parser  # noqa: E402
 
 _BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- end: (?P=name) -->)", re.S)
 
@@ -29,9 +30,35 @@ def data_centers_table() -> str:
     return "\n".join(rows)
 
 
+def cli_reference() -> str:
+    """Every subcommand of ``zoho-aep``: what it does, and each argument with its default."""
+    import argparse
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    parts: list[str] = []
+    for name, sub in action.choices.items():
+        parts += [f"### `zoho-aep {name}`", "", sub.description or "", "", "| argument | default | meaning |"]
+        parts.append("| --- | --- | --- |")
+        for arg in sub._actions:
+            if isinstance(arg, argparse._HelpAction):
+                continue
+            flag = ", ".join(arg.option_strings) or arg.dest.upper()
+            if arg.option_strings and arg.nargs != 0:
+                flag += f" {arg.metavar or arg.dest.upper()}"
+            default = "" if arg.default in (None, False) or arg.required else f"`{arg.default}`"
+            if arg.required:
+                default = "(required)"
+            meaning = (arg.help or "").replace("|", "\\|")
+            parts.append(f"| `{flag}` | {default} | {meaning} |")
+        parts.append("")
+    return "\n".join(parts).rstrip()
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "configuration": markdown_table,
     "data-centers": data_centers_table,
+    "cli": cli_reference,
 }
 
 

@@ -382,7 +382,9 @@ class AdobeEmulator(Emulator):
             if method in handler:
                 return handler[method](request, ctx, parts[1])
         if parts in (["sourceConnections"], ["flows"]) and method == "GET":
-            return self._list_of(request, ctx, self.source_connections if parts[0] == "sourceConnections" else self.flows)
+            return self._list_of(
+                request, ctx, self.source_connections if parts[0] == "sourceConnections" else self.flows
+            )
         if len(parts) == 2 and parts[0] == "flows" and method in ("GET", "DELETE"):
             flow = self.flows.get(parts[1])
             if flow is None or flow["sandboxName"] != ctx.sandbox or flow["imsOrgId"] != ctx.org_id:
@@ -464,7 +466,9 @@ class AdobeEmulator(Emulator):
     def _list_of(self, request: Request, ctx: _Context, records: dict[str, dict[str, Any]]) -> Response:
         resource = request.path[len(FLOW_PREFIX) :].strip("/")
         visible = [
-            copy.deepcopy(r) for r in records.values() if r["sandboxName"] == ctx.sandbox and r["imsOrgId"] == ctx.org_id
+            copy.deepcopy(r)
+            for r in records.values()
+            if r["sandboxName"] == ctx.sandbox and r["imsOrgId"] == ctx.org_id
         ]
         return self._page(request, resource, visible)
 

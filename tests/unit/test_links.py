@@ -114,3 +114,28 @@ def test_sixty_four_character_connection_name_is_accepted() -> None:
 def test_sandbox_names_are_checked(sandbox: str) -> None:
     with pytest.raises(InvalidSandboxName):
         LinkState.new("acme", sandbox, NOW)
+
+
+def test_a_link_leads_to_the_connect_route_beside_the_callback_with_zohos_query() -> None:
+    from urllib.parse import parse_qsl, urlsplit
+
+    from zoho_aep.domain.datacenters import DataCenterTable
+    from zoho_aep.domain.links import build_connect_link, connect_route_url
+
+    link = build_connect_link(
+        table=DataCenterTable.builtin(),
+        client_id="1000.X",
+        state_key="k" * 40,
+        redirect_uri="https://api.example.com/zoho/oauth/callback",
+        scopes=("ZohoCRM.org.READ",),
+        connection="acme",
+        sandbox="prod",
+        data_center="cn",
+        now=1_800_000_000,
+    )
+    routed = connect_route_url("https://api.example.com/zoho/oauth/callback", link)
+    parts = urlsplit(routed)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://api.example.com/zoho/oauth/connect"
+    query = dict(parse_qsl(parts.query))
+    assert query.pop("dc") == "cn"
+    assert query == dict(parse_qsl(urlsplit(link.url).query))

@@ -128,6 +128,12 @@ class StateReused(BadRequest):
     code = "state-reused"
 
 
+class ConnectLinkInvalid(BadRequest):
+    """A connect link whose signed state is fine but whose other parameters were altered."""
+
+    code = "connect-link-invalid"
+
+
 class LinkTtlInvalid(BadRequest):
     code = "link-ttl-invalid"
 
@@ -544,6 +550,13 @@ class RefreshQueueError(ZohoAepError):
     """SQS refused a call of the refresh fan-out."""
 
     code = "refresh-queue-error"
+    retryable = True
+
+
+class AwsUnreachable(ZohoAepError):
+    """The CLI could not reach an AWS endpoint at all (no answer, connection refused)."""
+
+    code = "aws-unreachable"
     retryable = True
 
 

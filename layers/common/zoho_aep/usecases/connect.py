@@ -130,6 +130,9 @@ def _check_existing(current: Connection, grant: Grant, org_id: str | None) -> No
         raise ZohoOrgMismatch(f"Connection {grant.connection} belongs to another Zoho org.")
 
 
+check_existing = _check_existing  # the connect route (usecases/open_link.py) refuses the same links early
+
+
 def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> ConnectResult:
     """Validate the redirect, exchange the code, identify the org and store the connection."""
     register_secret(params.get("state"), params.get("code"))

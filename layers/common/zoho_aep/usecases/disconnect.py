@@ -157,7 +157,9 @@ def _clean_aep(deps: ProvisionDeps, connection: str, ids: list[str], result: Dis
                 continue
             result.base_connections_deleted.append(base_id)
     except AdobeSandboxNotFound:
-        result.aep_note = f"nothing in AEP: Adobe does not know sandbox {result.sandbox} (or the credential cannot see it)"
+        result.aep_note = (
+            f"nothing in AEP: Adobe does not know sandbox {result.sandbox} (or the credential cannot see it)"
+        )
         for base_id in ids:
             if base_id not in result.base_connections_deleted:
                 result.base_connections_left[base_id] = f"in sandbox {result.sandbox}, which Adobe does not know"

@@ -192,7 +192,9 @@ def adobe_error(response: HttpResponse, method: str, what: str) -> AdobeError:
     label = adobe_code or f"HTTP {response.status}"
     # Adobe's 1418 text names only the base connection, never the dataflows: disconnect looks them
     # up itself (FlowServiceClient.flows_using).
-    return kind(f"Adobe refused {what} ({label}).", adobe_code=adobe_code, request_id=request_id, status=response.status)
+    return kind(
+        f"Adobe refused {what} ({label}).", adobe_code=adobe_code, request_id=request_id, status=response.status
+    )
 
 
 class FlowServiceClient:
