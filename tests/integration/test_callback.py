@@ -433,3 +433,15 @@ def test_an_unexpected_failure_after_the_exchange_revokes_the_new_token(
     assert answer["statusCode"] == 500
     (revoke,) = cb.zoho.calls("/oauth/v2/token/revoke")
     assert cb.zoho.refresh_token_info(revoke.form["token"])["revoked"] is True
+
+
+def test_a_requests_own_values_cannot_mask_words_in_later_log_lines(cb: CallbackHarness) -> None:
+    """Found by make proof-full: an unsigned request's code was remembered as a secret, and masked
+    wherever it appeared afterwards, outcome codes of other requests included."""
+    import json
+
+    cb.call(urlencode({"state": "not-signed", "code": "query-too-large", "location": "us"}))
+    cb.call(urlencode({"pad": "A" * 9000}))
+
+    outcomes = [json.loads(line)["outcome"] for line in cb.log.lines if "callback outcome" in line]
+    assert outcomes[-1] == "query-too-large"

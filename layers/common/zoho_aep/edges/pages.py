@@ -193,13 +193,8 @@ def success_page(connection: str, org_name: str, org_id: str, data_center: str, 
 
 
 def redirect_page(location: str) -> Page:
-    """A 302 to Zoho's consent page; the page itself only names where it goes (no script, no refresh)."""
-    body = _document(
-        "On to Zoho",
-        "ok",
-        [f'Continue to <a href="{html.escape(location, quote=True)}">Zoho\'s consent page</a>.'],
-        None,
-    )
+    """A 302 to Zoho's consent page. The body never repeats the address (it carries the link's state)."""
+    body = _document("On to Zoho", "ok", ["Taking you to Zoho's consent page."], None)
     return html_page(302, body, {"Location": location})
 
 

@@ -135,9 +135,12 @@ check_existing = _check_existing  # the connect route (usecases/open_link.py) re
 
 def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> ConnectResult:
     """Validate the redirect, exchange the code, identify the org and store the connection."""
-    register_secret(params.get("state"), params.get("code"))
     now = deps.clock()
     state = verify_state(deps.app_secrets.state_key(), params.get("state"), now)
+    # Only what this stack signed is remembered as a secret: anything registered is masked in every
+    # later log line, so a request's own values must not be (an attacker could mask words of ours).
+    # A grant code is masked by its shape (adapters/logs.py), and it is spent once exchanged.
+    register_secret(params.get("state"))
 
     error = params.get("error")
     if error is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
+from ..adapters.logs import register_secret
 from ..domain.errors import ConnectLinkInvalid
 from ..domain.links import DATA_CENTER_PARAM, verify_state
 from .connect import ConnectDeps, Grant, check_existing
@@ -21,6 +22,7 @@ from .connect import ConnectDeps, Grant, check_existing
 def open_connect_link(params: Mapping[str, str], deps: ConnectDeps) -> str:
     """The Zoho consent URL to send the person to; raises the error a page should show instead."""
     state = verify_state(deps.app_secrets.state_key(), params.get("state"), deps.clock())
+    register_secret(params.get("state"))  # signed by this stack: never in a log line from here on
     table = deps.settings.data_centers
     location = params.get(DATA_CENTER_PARAM, "us")
     if location not in table:
