@@ -15,7 +15,7 @@ UV := $(LOCK_VENV)/bin/uv
 UV_COMPILE := $(UV) pip compile --quiet --generate-hashes --upgrade --custom-compile-command "make lock"
 
 .PHONY: install browser demo local test test-unit test-integration test-proof test-e2e lint format typecheck validate \
-	build check security proof proof-figures docs bench lock clean
+	build check security proof proof-full proof-figures docs bench lock clean
 
 # The test tiers (every folder of tests/ is in one; tests/unit/test_makefile.py checks it).
 TESTS_UNIT := tests/unit
@@ -102,12 +102,18 @@ security: install $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
 ## The proof suites (hostile callbacks, injected faults, concurrency, leaks, the template) and the static checks.
-## `make test` runs the same suites among all the others; CI adds `make security`.
+## `make test` runs the same suites (at CI size, tests/proof/sizes.py) among all the others; CI adds `make security`.
 proof: security test-proof
 
-## Rewrite the figures table of docs/security.md from a run of the proof suites.
-proof-figures: install
-	PROOF_FIGURES_DOC=docs/security.md PROOF_FIGURES_COMMAND="make proof-figures" $(PY) -m pytest -q tests/proof
+## The proof suites at the size of their claims (PROOF_SIZE=full: >= 10,000 hostile callback inputs,
+## 1,000 writers on one connection, every fault kind of every dependency call); not part of make test
+## or CI. Rewrites the figures table of docs/security.md from the run.
+proof-full: install
+	PROOF_SIZE=full PROOF_FIGURES_DOC=docs/security.md PROOF_FIGURES_COMMAND="make proof-full" \
+		$(PY) -m pytest -q -p no:cacheprovider tests/proof
+
+## The figures of docs/security.md come from a full run.
+proof-figures: proof-full
 
 ## Rewrite the tables in docs/ that are generated from the code (a unit test fails while they are stale).
 docs: install

@@ -55,10 +55,38 @@ def cli_reference() -> str:
     return "\n".join(parts).rstrip()
 
 
+def proof_sizes_table() -> str:
+    """What ``make test`` (CI) and ``make proof-full`` run (``tests/proof/sizes.py``)."""
+    sys.path.insert(0, str(ROOT))
+    import tests.proof.test_fault_matrix  # noqa: F401 - importing it registers every function's calls
+    from tests.proof import test_hostile_callbacks as hostile_suite
+    from tests.proof.fault_matrix import CALLS
+    from tests.proof.sizes import CI, FULL, SIZE
+
+    hostile_base = [  # each property's examples at this run's size, back to the base count
+        fn._hypothesis_internal_use_settings.max_examples // SIZE.hostile_scale
+        for name, fn in vars(hostile_suite).items()
+        if name.startswith("test_") and hasattr(fn, "_hypothesis_internal_use_settings")
+    ]
+    cells = sum(len(call.kinds) for calls in CALLS.values() for call in calls)
+    calls = sum(len(calls) for calls in CALLS.values())
+    rows = ["| suite | `make test` (CI) | `make proof-full` |", "| --- | --- | --- |"]
+    hostile = [sum(b * size.hostile_scale for b in hostile_base) for size in (CI, FULL)]
+    rows.append(f"| hostile callback and connect-link inputs | {hostile[0]:,} | {hostile[1]:,} |")
+    rows.append(
+        f"| concurrent writers on one connection (rounds x crowd) | {CI.writers:,} ({CI.rounds} x {sum(CI.crowd)}) "
+        f"| {FULL.writers:,} ({FULL.rounds} x {sum(FULL.crowd)}) |"
+    )
+    matrix = f"fault matrix cells ({calls} dependency calls of {len(CALLS)} functions)"
+    rows.append(f"| {matrix} | {calls} (one kind per call) | {cells} (every kind) |")
+    return "\n".join(rows)
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "configuration": markdown_table,
     "data-centers": data_centers_table,
     "cli": cli_reference,
+    "proof-sizes": proof_sizes_table,
 }
 
 

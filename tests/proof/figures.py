@@ -46,9 +46,12 @@ class Figures:
         return bool(self.hostile_inputs or self.fault_cases or self.concurrent_rounds or self.leak_scenarios)
 
     def rows(self) -> list[tuple[str, str]]:
+        from tests.proof.sizes import SIZE
+
         outcomes = ", ".join(f"{code} {n}" for code, n in self.hostile_outcomes.most_common())
         functions = ", ".join(f"{name} {n}" for name, n in sorted(self.faults_by_function.items()))
         return [
+            ("proof size (`PROOF_SIZE`)", SIZE.name),
             ("hostile callback requests tried (hypothesis)", f"{self.hostile_inputs} ({outcomes})"),
             ("fault cases run", f"{self.fault_cases} ({functions})"),
             ("dependency calls answered with a fault", str(self.faulted_calls)),
