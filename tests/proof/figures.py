@@ -29,6 +29,7 @@ class Figures:
     concurrent_writers: int = 0  # callback, refresh and provisioning invocations started together
     committed_writes: int = 0  # compare-and-swap writes that landed on the shared connection
     cas_conflicts: int = 0  # writes that lost a compare-and-swap race, re-read and retried
+    writers_gave_up: int = 0  # writers that lost every race and gave up (retryable, nothing lost)
     leak_scenarios: int = 0
     leak_haystacks: int = 0  # texts searched: log lines and records, pages, events, errors, metrics
     leak_needles: int = 0  # distinct secret values looked for
@@ -60,6 +61,7 @@ class Figures:
                 f"{self.concurrent_rounds} / {self.concurrent_writers} / {self.committed_writes}",
             ),
             ("compare-and-swap races lost, re-read and retried", str(self.cas_conflicts)),
+            ("writers that lost every race and gave up cleanly (`secret-write-conflict`)", str(self.writers_gave_up)),
             (
                 "leak hunts: scenarios / texts searched / secrets looked for",
                 f"{self.leak_scenarios} / {self.leak_haystacks} / {self.leak_needles}",

@@ -51,6 +51,10 @@ ROUNDS = SIZE.rounds
 pytestmark = pytest.mark.timeout(120 + 10 * ROUNDS)
 CALLBACKS, REFRESHES, PROVISIONS = SIZE.crowd
 MARK = "_proof_writes"
+# A writer that lost every compare-and-swap race (8 attempts) gives up with this retryable code. With
+# twenty writers on one secret that happens; it must be clean: nothing lost, nothing left behind
+# (every round checks that), and a retry works (the next round's writers do).
+GAVE_UP = "secret-write-conflict"
 
 
 class WriteLedger:
@@ -142,7 +146,8 @@ class Crowd:
         return self.cb.page_code(self.cb.call(query)) or "no-code"
 
     def _refresh(self) -> str:
-        return refresh_due_connections(self.refresher.deps, force=True, names=["acme"]).outcome_of("acme").outcome
+        outcome = refresh_due_connections(self.refresher.deps, force=True, names=["acme"]).outcome_of("acme")
+        return outcome.outcome if outcome.reason != GAVE_UP else f"{outcome.outcome}: {GAVE_UP}"
 
     def _provision(self) -> str:
         result = provision_connection(self.bench.deps, "acme")
@@ -213,7 +218,10 @@ def test_many_writers_on_one_connection_lose_no_update_and_no_token(crowd: Crowd
         assert connection["auth"]["params"]["refreshToken"] == current
         assert crowd.live_tokens() == {current}
 
-    assert set(crowd.outcomes["callback"]) == {"connected"}, crowd.outcomes["callback"]
-    assert set(crowd.outcomes["refresh"]) <= {"refreshed", "superseded"}, crowd.outcomes["refresh"]
-    assert set(crowd.outcomes["provisioning"]) <= {"provisioned", "aep-provisioning-in-progress"}
-    assert "provisioned" in crowd.outcomes["provisioning"]
+    gave_up = [o for outcomes in crowd.outcomes.values() for o in outcomes if GAVE_UP in o]
+    FIGURES.add(writers_gave_up=len(gave_up))
+    assert set(crowd.outcomes["callback"]) <= {"connected", GAVE_UP}, crowd.outcomes["callback"]
+    assert set(crowd.outcomes["refresh"]) <= {"refreshed", "superseded", f"error: {GAVE_UP}"}
+    assert set(crowd.outcomes["provisioning"]) <= {"provisioned", "aep-provisioning-in-progress", GAVE_UP}
+    assert "connected" in crowd.outcomes["callback"] and "provisioned" in crowd.outcomes["provisioning"]
+    assert len(gave_up) * 10 < len([o for outcomes in crowd.outcomes.values() for o in outcomes]), "mostly won"
