@@ -54,3 +54,17 @@ def test_a_real_host_is_refused(variable: str, value: str) -> None:
 
 def test_without_the_marker_production_defaults_apply() -> None:
     assert load_settings({}).adobe_platform_url == "https://platform.adobe.io"
+
+
+def test_the_clis_patience_does_not_leak_into_other_clients_of_the_process() -> None:
+    from zoho_aep.adapters import aws
+
+    aws.reset_clients()
+    with aws.interactive():
+        inside = aws.client("secretsmanager")
+    after = aws.client("secretsmanager")
+    try:
+        assert inside.meta.config.retries["total_max_attempts"] == 3
+        assert after is not inside and after.meta.config.retries["total_max_attempts"] == 5
+    finally:
+        aws.reset_clients()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from ..config.parameters import LOCAL_SANDBOX
@@ -58,12 +60,22 @@ def _check_sandbox_endpoint(service: str) -> None:
         raise ConfigError(f"{var}: the local sandbox needs a 127.0.0.x endpoint here, never real AWS")
 
 
-def interactive() -> None:
+@contextmanager
+def interactive() -> Iterator[None]:
     """Clients for a person waiting at a terminal: an endpoint that does not answer fails within seconds
-    (two attempts, a short connect timeout) instead of botocore's patient retries. Applies to the
-    clients made from now on (the CLI calls it before any)."""
+    (two attempts, a short connect timeout) instead of botocore's patient retries. Only for the clients
+    made inside the block (the CLI's); they are forgotten when it ends, so nothing else in the same
+    process (a local sandbox's functions, tests) inherits them."""
     with _lock:
+        saved, before = dict(_options), set(_clients)
         _options.update(connect_timeout=2, max_attempts=2)
+    try:
+        yield
+    finally:
+        with _lock:
+            _options.update(saved)
+            for service in set(_clients) - before:
+                del _clients[service]
 
 
 def unreachable_endpoint(exc: BaseException | None) -> str | None:

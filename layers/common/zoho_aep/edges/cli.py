@@ -780,9 +780,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out = Output(bool(getattr(args, "json", False)))
-    aws.interactive()  # a person is waiting: an endpoint that does not answer fails in seconds
     try:
-        code = int(args.func(args, out))
+        with aws.interactive():  # a person is waiting: an endpoint that does not answer fails in seconds
+            code = int(args.func(args, out))
     except ZohoAepError as exc:
         endpoint = aws.unreachable_endpoint(exc)
         if endpoint is not None:
