@@ -28,4 +28,5 @@ def test_every_subcommand_is_in_the_cli_reference() -> None:
     text = (ROOT / "docs" / "cli.md").read_text()
     parser = build_parser()
     names = next(a for a in parser._actions if a.dest == "command").choices
+    assert names is not None
     assert [name for name in names if f"### `zoho-aep {name}`" not in text] == []
