@@ -1,8 +1,8 @@
 """A local stand-in for the stack's HTTP API: real requests in, payload 2.0 events to the real handler.
 
-It serves the template's routes (``ANY /oauth/callback`` and ``GET /health``) on 127.0.0.1 and answers
-anything else the way API Gateway does (``404 {"message":"Not Found"}``), so a browser can walk the
-whole flow without Docker or ``sam local``.
+It serves the template's routes (``ANY /oauth/callback``, ``GET /oauth/connect``, ``GET /health``) on
+127.0.0.1 and answers anything else the way API Gateway does (``404 {"message":"Not Found"}``), so a
+browser can walk the whole flow without Docker or ``sam local``.
 """
 
 from __future__ import annotations
@@ -18,17 +18,25 @@ from local.emulators.base import Emulator, Request, Response
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
-ROUTES = (("*", "/oauth/callback", "ANY /oauth/callback"), ("GET", "/health", "GET /health"))
+ROUTES = (
+    ("*", "/oauth/callback", "ANY /oauth/callback"),
+    ("GET", "/oauth/connect", "GET /oauth/connect"),
+    ("GET", "/health", "GET /health"),
+)
 
 
 class _Context:
     """The bits of a Lambda context that Powertools reads."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, timeout_seconds: float = 300.0) -> None:
         self.function_name = name
         self.memory_limit_in_mb = 256
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
         self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def to_event(request: Request, route_key: str, host: str) -> dict[str, Any]:

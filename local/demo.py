@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from local.aep_step import provision_in_emulated_aep
 from local.functions import load_function
+from local.narration import Say, logs_to_file
 from local.refresh_step import show_refresh_cycle
 from local.sandbox import ADMIN, ORG_ID, PREFIX, local_world, seed_app_secrets
 
@@ -38,18 +39,21 @@ def masked(value: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+say: Say = print
+
+
 def step(number: int, text: str) -> None:
-    print(f"\n[{number}] {text}")
+    say(f"\n[{number}] {text}")
 
 
-def http_event(query: str) -> dict[str, Any]:
+def http_event(query: str, path: str = "/oauth/callback", route: str = "ANY /oauth/callback") -> dict[str, Any]:
     return {
         "version": "2.0",
-        "routeKey": "ANY /oauth/callback",
-        "rawPath": "/oauth/callback",
+        "routeKey": route,
+        "rawPath": path,
         "rawQueryString": query,
         "headers": {},
-        "requestContext": {"http": {"method": "GET", "path": "/oauth/callback"}, "requestId": "demo"},
+        "requestContext": {"http": {"method": "GET", "path": path}, "requestId": "demo"},
     }
 
 
@@ -79,18 +83,26 @@ def run_export_step(world: Any, start: float) -> bool:
     settings = load_settings({**world.env, "EXPORT_BUCKET": DEMO_BUCKET})
     deps = wiring.export_deps(settings, get_logger("zoho-export"))
     deps.clock = deps.refresh.clock = lambda: now["t"]
-    print(f"    Bucket {DEMO_BUCKET}, files under zoho/acme/<Module>/ (gzip CSV, one per Bulk Read page):")
+    say(f"    Bucket {DEMO_BUCKET}, files under zoho/acme/<Module>/ (gzip CSV, one per Bulk Read page):")
     return show_export(
-        deps, aws.client("s3"), world.zoho, ORG_ID, "acme", advance=advance, say=lambda x: print(f"    {x}")
+        deps, aws.client("s3"), world.zoho, ORG_ID, "acme", advance=advance, say=lambda x: say(f"    {x}")
     )
 
 
 def main() -> int:
-    print("zoho-aep demo: moto's server + the Zoho emulator on 127.0.0.1, the real handler code.")
+    global say
+    with logs_to_file("demo") as (say, shout, log_path):
+        say("zoho-aep demo: moto's server + the Zoho emulator on 127.0.0.1, the real handler code.")
+        say(f"The functions' JSON log and metric lines go to {log_path}.")
+        code = _run(shout)
+    return code
+
+
+def _run(shout: Say) -> int:
     with local_world() as world:
         step(1, f"Local AWS (moto) at {world.moto_url}; Zoho data centers emulated on their own ports.")
         seed_app_secrets(world)
-        print(f"    Secrets {PREFIX}/zoho-client, {PREFIX}/adobe and {PREFIX}/state-key created.")
+        say(f"    Secrets {PREFIX}/zoho-client, {PREFIX}/adobe and {PREFIX}/state-key created.")
 
         step(2, "Operator: python -m zoho_aep link --connection acme --sandbox prod")
         env = {**world.env, "PYTHONPATH": str(ROOT / "layers/common"), "PATH": "/usr/bin:/bin"}
@@ -103,23 +115,30 @@ def main() -> int:
             timeout=60,
         )
         if link_run.returncode != 0:
-            print(link_run.stderr, file=sys.stderr)
+            shout(link_run.stderr)
             return 1
         lines = link_run.stdout.strip().splitlines()
         for line in lines[:-1]:
-            print(f"    {line}")
+            say(f"    {line}")
         link = lines[-1]
-        print(f"    {link[:110]}...")
+        say(f"    {link[:110]}...")
 
         step(3, f"Zoho admin ({ADMIN}, an EU org) opens the link and clicks Accept.")
-        redirect = world.zoho.consent(link)
-        print(f"    Zoho redirects to {redirect.split('?')[0]}?state=...&code=...&location=eu&accounts-server=...")
+        handler = load_function("oauth_callback")
+        opened = handler.lambda_handler(
+            http_event(urlsplit(link).query, "/oauth/connect", "GET /oauth/connect"), _Context()
+        )
+        if opened["statusCode"] != 302:
+            shout(f"the connect route refused the link: HTTP {opened['statusCode']}")
+            return 1
+        say("    The stack's connect route checks the link (not used, not expired) and sends the admin to Zoho.")
+        redirect = world.zoho.consent(opened["headers"]["Location"])
+        say(f"    Zoho redirects to {redirect.split('?')[0]}?state=...&code=...&location=eu&accounts-server=...")
 
         step(4, "The OAuth callback function handles the redirect.")
-        handler = load_function("oauth_callback")
         answer = handler.lambda_handler(http_event(urlsplit(redirect).query), _Context())
         title = answer["body"].split("<h1", 1)[1].split(">", 1)[1].split("<", 1)[0]
-        print(f"    HTTP {answer['statusCode']}: {title}")
+        say(f"    HTTP {answer['statusCode']}: {title}")
         if answer["statusCode"] != 200:
             return 1
 
@@ -128,10 +147,8 @@ def main() -> int:
 
         store = ConnectionStore(PREFIX)
         stored = store.require("acme")
-        print(
-            "    " + json.dumps(masked(stored.connection.to_value()), indent=2, sort_keys=True).replace("\n", "\n    ")
-        )
-        print("    tags: " + json.dumps(store.get_tags("acme"), sort_keys=True))
+        say("    " + json.dumps(masked(stored.connection.to_value()), indent=2, sort_keys=True).replace("\n", "\n    "))
+        say("    tags: " + json.dumps(store.get_tags("acme"), sort_keys=True))
 
         step(6, "The 'Zoho connection authorized' event triggers AEP provisioning (Adobe emulated).")
         from local.emulators.adobe import AdobeEmulator
@@ -139,12 +156,12 @@ def main() -> int:
 
         adobe = AdobeEmulator().start()
         try:
-            result = provision_in_emulated_aep(load_settings(), "acme", adobe, say=lambda line: print(f"    {line}"))
+            result = provision_in_emulated_aep(load_settings(), "acme", adobe, say=lambda line: say(f"    {line}"))
         finally:
             adobe.stop()
         if not result.ok:
             return 1
-        print("    tags: " + json.dumps(store.get_tags("acme"), sort_keys=True))
+        say("    tags: " + json.dumps(store.get_tags("acme"), sort_keys=True))
 
         step(7, "45 minutes later (simulated clock): the scheduled token refresh finds acme due.")
         later = time.time() + 45 * 60
@@ -154,14 +171,14 @@ def main() -> int:
 
         deps = wiring.refresh_deps(load_settings(), logger=get_logger("token-refresh"))
         deps.clock = lambda: later
-        report = show_refresh_cycle(deps, force=False, out=lambda line: print(f"    {line}"))
+        report = show_refresh_cycle(deps, force=False, out=lambda line: say(f"    {line}"))
         if report.count("refreshed") != 1:
             return 1
 
         step(8, "The Amazon S3 path: acme's CRM records exported to the stack's bucket (Zoho's Bulk Read).")
         if not run_export_step(world, later):
             return 1
-    print("\nDemo complete.")
+    say("\nDemo complete.")
     return 0
 
 

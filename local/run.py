@@ -6,13 +6,22 @@ wired as in the stack: an EventBridge rule on ``Zoho connection authorized`` fee
 handler (through an SQS queue, moto's faithful target), and the refresh handler runs on a schedule.
 Then it prints a connect link. Open it, click Accept on the emulated Zoho page, and watch
 ``zoho-aep status``.
+
+It also writes ``.local-sandbox/env``, every variable its world uses (``source`` it in another
+terminal), so ``zoho-aep link``, ``status``, ``refresh``, ``provision`` and ``disconnect`` work against
+the sandbox as against a stack: ``refresh`` and ``provision`` reach the sandbox's functions through a
+local Lambda Invoke endpoint, and ``ZOHO_AEP_LOCAL_SANDBOX`` makes every command refuse to fall back
+to a real Zoho, Adobe or AWS host. The functions' JSON log and metric lines go to
+``.local-sandbox/local.log``.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import shlex
 import sys
 import threading
 import time
@@ -23,13 +32,44 @@ from typing import Any
 from local.api import LocalHttpApi, _Context
 from local.emulators.adobe import AdobeEmulator
 from local.functions import function_path, load_function
+from local.lambda_api import LocalLambdaApi
+from local.narration import LOG_DIR, logs_to_file
 from local.sandbox import PREFIX, Sandbox, local_world, seed_app_secrets
+from zoho_aep.config import parameters as p
 
 ROOT = Path(__file__).resolve().parents[1]
 ADOBE_CLIENT_ID = "local-adobe-client-id"
 ADOBE_CLIENT_SECRET = "local-adobe-client-secret-000000"
 ADOBE_ORG_ID = "LOCAL0000000000000000000@AdobeOrg"
 AUTHORIZED_RULE = "zoho-aep-local-provisioning"
+REFRESH_FUNCTION = "zoho-aep-local-token-refresh"
+PROVISIONING_FUNCTION = "zoho-aep-local-adobe-provisioning"
+ENV_FILE = LOG_DIR / "env"
+# Every variable the sandbox's world uses, in the order the env file lists them.
+ENV_KEYS = (
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_CLOUDFORMATION",
+    "AWS_ENDPOINT_URL_LAMBDA",
+    "SECRET_PREFIX",
+    "CALLBACK_URL",
+    "EVENT_BUS_NAME",
+    "ZOHO_DATA_CENTERS_JSON",
+    "ADOBE_IMS_URL",
+    "ADOBE_PLATFORM_URL",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    str(p.REFRESH_FUNCTION.env),
+    str(p.PROVISIONING_FUNCTION.env),
+    str(p.LOCAL_SANDBOX.env),
+)
+
+
+class PortBusy(RuntimeError):
+    """The sandbox's HTTP API port is taken; the message names the variable to set."""
 
 
 def load_handler(name: str) -> ModuleType | None:
@@ -51,16 +91,38 @@ class LocalStack:
     def __enter__(self) -> LocalStack:
         # The callback URL must be known before the handler's cold start, so the port is fixed first.
         self.api = LocalHttpApi(self._callback)
-        base = self.api.serve(self.port)
+        try:
+            base = self.api.serve(self.port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise PortBusy(
+                f"Port {self.port} (the sandbox's HTTP API) is in use: set LOCAL_PORT to a free one, "
+                f"e.g. `LOCAL_PORT={self.port + 1} make local` (or pass --port)."
+            ) from exc
         self.api.base_url = base
         callback_url = f"{base}/oauth/callback"
         self._world_cm = local_world(callback_url=callback_url)
         self.world: Sandbox = self._world_cm.__enter__()
         self.adobe = AdobeEmulator().start()
         self.adobe.register_credential(ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_ORG_ID)
-        os.environ["ADOBE_IMS_URL"] = self.adobe.base_url
-        os.environ["ADOBE_PLATFORM_URL"] = self.adobe.base_url
-        self.world.env.update({"ADOBE_IMS_URL": self.adobe.base_url, "ADOBE_PLATFORM_URL": self.adobe.base_url})
+        self.lambdas = LocalLambdaApi(
+            {REFRESH_FUNCTION: self._run_refresh, PROVISIONING_FUNCTION: self._run_provisioning}, _Context
+        ).start()
+        extra = {
+            "ADOBE_IMS_URL": self.adobe.base_url,
+            "ADOBE_PLATFORM_URL": self.adobe.base_url,
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambdas.base_url,
+            str(p.REFRESH_FUNCTION.env): REFRESH_FUNCTION,
+            str(p.PROVISIONING_FUNCTION.env): PROVISIONING_FUNCTION,
+            str(p.LOCAL_SANDBOX.env): "1",
+        }
+        self._saved = {k: os.environ.get(k) for k in extra}
+        os.environ.update(extra)
+        self.world.env.update(extra)
+        from zoho_aep.adapters import aws
+
+        aws.reset_clients()
         seed_app_secrets(self.world)
         sm = self.world.secrets_client()
         adobe = {"client_id": ADOBE_CLIENT_ID, "client_secret": ADOBE_CLIENT_SECRET, "org_id": ADOBE_ORG_ID}
@@ -79,8 +141,14 @@ class LocalStack:
         for thread in self._threads:
             thread.join(timeout=5)
         self.api.stop()
+        self.lambdas.stop()
         self.adobe.stop()
         self._world_cm.__exit__(None, None, None)
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
     # ---- wiring ---------------------------------------------------------------------------------
     def _callback(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -124,6 +192,14 @@ class LocalStack:
         except Exception as exc:  # a retryable failure: the real rule would retry; here we report it
             self.errors.append(f"provisioning raised {type(exc).__name__}")
 
+    def _run_refresh(self, event: dict[str, Any], context: Any) -> Any:
+        assert self.refresh is not None
+        return self.refresh.lambda_handler(event, context)
+
+    def _run_provisioning(self, event: dict[str, Any], context: Any) -> Any:
+        assert self.provisioning is not None
+        return self.provisioning.lambda_handler(event, context)
+
     def _refresh_loop(self) -> None:
         while not self._stop.wait(self.refresh_every):
             self.run_refresh()
@@ -149,8 +225,14 @@ class LocalStack:
         return out.getvalue().strip().splitlines()[-1]
 
     def env_lines(self) -> list[str]:
-        keys = ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-        return [f"export {k}={self.world.env[k]}" for k in keys] + [f"export SECRET_PREFIX={PREFIX}"]
+        """``export`` lines for every variable the sandbox's world uses (shell-quoted)."""
+        return [f"export {k}={shlex.quote(self.world.env[k])}" for k in ENV_KEYS]
+
+    def write_env_file(self, path: Path = ENV_FILE) -> Path:
+        path.parent.mkdir(exist_ok=True)
+        header = "# zoho-aep local sandbox: `source` this file, then run zoho-aep (valid while make local runs)."
+        path.write_text("\n".join([header, *self.env_lines()]) + "\n", encoding="utf-8")
+        return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,24 +242,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox", default="prod")
     parser.add_argument("--refresh-every", type=float, default=60.0, help="seconds between refresh cycles")
     args = parser.parse_args(argv)
-    with LocalStack(port=args.port, refresh_every=args.refresh_every) as stack:
-        print("zoho-aep local sandbox is running (Ctrl-C to stop).")
-        print(f"  HTTP API (callback, health): {stack.api.base_url}")
-        print(f"  Zoho emulator (US accounts):  {stack.world.zoho.accounts_url('us')}")
-        print(f"  Adobe emulator:               {stack.adobe.base_url}")
-        print(f"  moto (Secrets Manager, ...):  {stack.world.moto_url}")
-        print("\nIn another terminal, to watch the connections:")
-        for line in stack.env_lines():
-            print(f"  {line}")
-        print("  .venv/bin/zoho-aep status")
-        print(
-            f"\nOpen this connect link in a browser and click Accept:\n\n{stack.link(args.connection, args.sandbox)}\n"
-        )
+    with logs_to_file("local") as (say, shout, log_path):
         try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            print("\nStopping.")
+            stack_cm = LocalStack(port=args.port, refresh_every=args.refresh_every)
+            stack = stack_cm.__enter__()
+        except PortBusy as exc:
+            shout(f"make local: {exc}")
+            return 2
+        try:
+            env_file = stack.write_env_file()
+            say("zoho-aep local sandbox is running (Ctrl-C to stop).")
+            say(f"  HTTP API (callback, connect, health): {stack.api.base_url}")
+            say(f"  Zoho emulator (US accounts):  {stack.world.zoho.accounts_url('us')}")
+            say(f"  Adobe emulator:               {stack.adobe.base_url}")
+            say(f"  moto (Secrets Manager, ...):  {stack.world.moto_url}")
+            say(f"  Lambda Invoke (the functions): {stack.lambdas.base_url}")
+            say(f"  the functions' JSON log and metric lines: {log_path}")
+            say(f"\nIn another terminal, every variable of this sandbox is in {env_file}:")
+            for line in stack.env_lines():
+                say(f"  {line}")
+            say(f"\n  source {env_file}")
+            say("  .venv/bin/zoho-aep status    # also: link, refresh NAME, provision NAME, disconnect NAME")
+            link = stack.link(args.connection, args.sandbox)
+            say(f"\nOpen this connect link in a browser and click Accept:\n\n{link}\n")
+            try:
+                while True:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                say("\nStopping.")
+        finally:
+            ENV_FILE.unlink(missing_ok=True)
+            stack_cm.__exit__(None, None, None)
     return 0
 
 

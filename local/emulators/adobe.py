@@ -9,8 +9,29 @@ etags, ``If-Match`` on PATCH, no idempotency or duplicate detection, and partial
 on reads (secrets are never echoed back).
 
 Knobs (plain attributes, set by tests): ``zoho_spec_state``, ``patch_refused``,
-``missing_permission``, ``modules``, ``test_result``, plus :meth:`set_in_use`,
-:meth:`expire_tokens` and the base class's ``inject``/``delay_seconds``.
+``missing_permission``, ``modules``, ``test_result``, ``page_size``, ``next_link_form``, plus
+:meth:`add_dataflow`, :meth:`set_in_use`, :meth:`expire_tokens` and the base class's
+``inject``/``delay_seconds``.
+
+As Adobe's documents show it (Flow Service OpenAPI spec, error catalogues, tutorials):
+  - the gateway answers a missing token with 403 ``403010`` (not 401), a missing API key with 403
+    ``403000``, an invalid one with 403 ``403003``, a missing org header with 400 ``400003``;
+  - Flow Service errors are ``{"type": ".../FLOW-NNNN-HTTP", "title", "status", "report":
+    {"detailed-message", "request-id"}, "errorMessage", "errorDetails"}`` (the labels tutorial's
+    example), with no ``errorCode`` or ``detail`` field;
+  - ``201`` creates carry a ``Location`` header (its exact form is not documented: the emulator
+    sends the absolute URL of the new object);
+  - lists page with ``_links.next.href`` relative to the service (the spec's
+    ``/connections?continuationToken=...``; ``next_link_form`` switches to the full path or an
+    absolute URL, the other forms Adobe's documents show), an opaque token that carries the query,
+    and ``"_links": {}`` on the last page;
+  - ``property`` filters: ``==``/``!=``, comma-separated values ORed, array elements with ``[]``
+    (``sourceConnectionIds[]==a,b``); a path that is not a scalar matches nothing;
+  - ``DELETE /connections/{id}`` while dataflows read it answers ``1418-400`` whose message names
+    only the base connection (the dataflows must be found with ``GET /sourceConnections`` and
+    ``GET /flows``);
+  - JSON-Patch ``op`` and explore's ``objectType`` are accepted in either case (the spec's upper
+    case, the tutorials' lower case).
 
 Error codes the reference leaves open (chosen from Adobe's Flow Service catalogue where one fits):
   - ``1405-400`` body missing, empty or not JSON;
@@ -25,12 +46,13 @@ Error codes the reference leaves open (chosen from Adobe's Flow Service catalogu
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -149,13 +171,16 @@ class AdobeEmulator(Emulator):
         self.missing_permission = False
         self.modules: list[str] = list(DEFAULT_MODULES)
         self.test_result = True  # what GET /connections/{id}/test answers
+        self.page_size = 20  # items per list page when the request names no limit
+        self.next_link_form = "relative"  # "relative" (the spec's) | "path" | "absolute"
         # state
         self.connections: dict[str, dict[str, Any]] = {}
+        self.source_connections: dict[str, dict[str, Any]] = {}
+        self.flows: dict[str, dict[str, Any]] = {}
         self.tokens_minted = 0
         self._credentials: dict[str, _Credential] = {}
         self._tokens: dict[str, _Token] = {}
         self._sandboxes: dict[str, str] = {"prod": str(uuid.uuid4())}  # name -> sandbox id
-        self._in_use: dict[str, list[str]] = {}
         self.route("POST", IMS_TOKEN_PATH, self._ims_token)
         self.route("*", FLOW_PREFIX, self._platform)
         self.route("*", FLOW_PREFIX + "/", self._platform)
@@ -176,13 +201,68 @@ class AdobeEmulator(Emulator):
         with self._lock:
             self._sandboxes.setdefault(name, str(uuid.uuid4()))
 
-    def set_in_use(self, connection_id: str, flow_ids: list[str]) -> None:
-        """Mark a connection as used by dataflows; DELETE then answers ``1418-400``."""
+    def add_dataflow(self, connection_id: str, flow_id: str | None = None) -> str:
+        """A source connection on base connection ``connection_id`` and a dataflow reading it, as a
+        user builds them in AEP; the base connection's DELETE then answers ``1418-400``."""
         with self._lock:
-            if flow_ids:
-                self._in_use[connection_id] = list(flow_ids)
-            else:
-                self._in_use.pop(connection_id, None)
+            base = self.connections[connection_id]
+            now = self._now_ms()
+            source_id = str(uuid.uuid4())
+            self.source_connections[source_id] = {
+                "id": source_id,
+                "name": f"source of {flow_id or 'a dataflow'}",
+                "baseConnectionId": connection_id,
+                "connectionSpec": dict(base["connectionSpec"]),
+                "sandboxName": base["sandboxName"],
+                "imsOrgId": base["imsOrgId"],
+                "state": "enabled",
+                "createdAt": now,
+                "etag": self._new_etag(),
+            }
+            flow_id = flow_id or str(uuid.uuid4())
+            self.flows[flow_id] = {
+                "id": flow_id,
+                "name": f"dataflow {flow_id[:8]}",
+                "flowSpec": {"id": "14518937-270c-4525-bdec-c2ba7cce3860", "version": "1.0"},
+                "sourceConnectionIds": [source_id],
+                "targetConnectionIds": [],
+                "inheritedAttributes": {
+                    "sourceConnections": [
+                        {
+                            "id": source_id,
+                            "connectionSpec": dict(base["connectionSpec"]),
+                            "baseConnection": {"id": connection_id, "connectionSpec": dict(base["connectionSpec"])},
+                        }
+                    ],
+                    "targetConnections": [],
+                },
+                "sandboxName": base["sandboxName"],
+                "imsOrgId": base["imsOrgId"],
+                "state": "enabled",
+                "createdAt": now,
+                "etag": self._new_etag(),
+            }
+            return flow_id
+
+    def set_in_use(self, connection_id: str, flow_ids: list[str]) -> None:
+        """Give a connection exactly these dataflows (none: remove them all); see :meth:`add_dataflow`."""
+        with self._lock:
+            for flow_id in self.flows_on(connection_id):
+                self._remove_flow(flow_id)
+            for flow_id in flow_ids:
+                self.add_dataflow(connection_id, flow_id)
+
+    def flows_on(self, connection_id: str) -> list[str]:
+        """The dataflows that read base connection ``connection_id``."""
+        with self._lock:
+            sources = {i for i, s in self.source_connections.items() if s["baseConnectionId"] == connection_id}
+            return sorted(i for i, f in self.flows.items() if sources & set(f["sourceConnectionIds"]))
+
+    def _remove_flow(self, flow_id: str) -> None:
+        flow = self.flows.pop(flow_id, None)
+        for source_id in (flow or {}).get("sourceConnectionIds", []):
+            if not any(source_id in f["sourceConnectionIds"] for f in self.flows.values()):
+                self.source_connections.pop(source_id, None)
 
     def expire_tokens(self) -> None:
         """Invalidate every token minted so far (their next use answers ``401013``)."""
@@ -232,17 +312,33 @@ class AdobeEmulator(Emulator):
         scheme, _, raw = (request.header("authorization") or "").strip().partition(" ")
         raw = raw.strip()
         if scheme.lower() != "bearer" or not raw:
-            return _gateway_error(401, "403010", "Oauth token is missing.")
+            return _gateway_error(403, "403010", "Oauth token is missing.")
         token = self._tokens.get(raw)
         if token is None or token.revoked or self.clock() >= token.expires_at:
             return _gateway_error(401, "401013", "Oauth token is not valid")
-        if request.header("x-api-key") != token.client_id:
-            return _gateway_error(403, "403000", "Api Key is invalid")
+        api_key = request.header("x-api-key")
+        if not api_key:
+            return _gateway_error(403, "403000", "Api Key is required")
+        if api_key != token.client_id:
+            return _gateway_error(403, "403003", "Api Key is invalid")
         credential = self._credentials[token.client_id]
-        if request.header("x-gw-ims-org-id") != credential.org_id:
-            return _gateway_error(403, "403027", "User is not part of the org")
+        org = request.header("x-gw-ims-org-id")
+        if not org:
+            return _gateway_error(400, "400003", "Missing header")
+        if org != credential.org_id:
+            return _gateway_error(403, "403027", "User region is missing")
         if not credential.entitled:
             return _gateway_error(403, "403025", "Profile is not valid")
+        if request.body and "application/json" not in (request.header("content-type") or "").lower():
+            return Response.json(
+                {
+                    "type": "/placeholder/type/uri",
+                    "status": 400,
+                    "title": "BadRequestError",
+                    "detail": "A valid content-type must be specified",
+                },
+                400,
+            )
         return token.client_id
 
     def _flow_checks(self, request: Request, client_id: str) -> _Context:
@@ -285,6 +381,18 @@ class AdobeEmulator(Emulator):
             handler = {"GET": self._get_connection, "PATCH": self._patch_connection, "DELETE": self._delete_connection}
             if method in handler:
                 return handler[method](request, ctx, parts[1])
+        if parts in (["sourceConnections"], ["flows"]) and method == "GET":
+            return self._list_of(
+                request, ctx, self.source_connections if parts[0] == "sourceConnections" else self.flows
+            )
+        if len(parts) == 2 and parts[0] == "flows" and method in ("GET", "DELETE"):
+            flow = self.flows.get(parts[1])
+            if flow is None or flow["sandboxName"] != ctx.sandbox or flow["imsOrgId"] != ctx.org_id:
+                raise _not_found()
+            if method == "DELETE":
+                self._remove_flow(parts[1])
+                return Response(204)
+            return Response.json({"items": [copy.deepcopy(flow)]})
         if len(parts) == 3 and parts[0] == "connections" and method == "GET":
             if parts[2] == "explore":
                 return self._explore(request, ctx, parts[1])
@@ -348,24 +456,43 @@ class AdobeEmulator(Emulator):
             "etag": etag,
         }
         self.connections[record["id"]] = record
-        return Response.json({"id": record["id"], "etag": etag}, 201)
+        location = f"{request.server}{FLOW_PREFIX}/connections/{record['id']}"
+        return Response.json({"id": record["id"], "etag": etag}, 201, {"Location": location})
 
     def _list_connections(self, request: Request, ctx: _Context) -> Response:
-        pairs = parse_qsl(request.query_string, keep_blank_values=True)
-        filters = [_parse_property(value) for key, value in pairs if key == "property"]
-        query = dict(pairs)
-        limit = _positive_int(query.get("limit"), "limit")
-        start = _continuation_offset(query.get("continuationToken"))
-        matching = [
-            view
-            for view in (_public_view(r) for r in self._visible_records(ctx))
-            if all(_matches(view, path, op, expected) for path, op, expected in filters)
+        views = [_public_view(r) for r in self._visible_records(ctx)]
+        return self._page(request, "connections", views)
+
+    def _list_of(self, request: Request, ctx: _Context, records: dict[str, dict[str, Any]]) -> Response:
+        resource = request.path[len(FLOW_PREFIX) :].strip("/")
+        visible = [
+            copy.deepcopy(r)
+            for r in records.values()
+            if r["sandboxName"] == ctx.sandbox and r["imsOrgId"] == ctx.org_id
         ]
-        end = len(matching) if limit is None else start + limit
+        return self._page(request, resource, visible)
+
+    def _page(self, request: Request, resource: str, items: list[dict[str, Any]]) -> Response:
+        """One page of ``items`` filtered by the request's (or its continuation token's) query."""
+        pairs = parse_qsl(request.query_string, keep_blank_values=True)
+        query = dict(pairs)
+        token = query.get("continuationToken")
+        if token is not None:
+            pairs, start = _continuation(token)  # the token carries the query it continues
+        else:
+            start = 0
+        filters = [_parse_property(value) for key, value in pairs if key == "property"]
+        limit = _positive_int(dict(pairs).get("limit"), "limit") or self.page_size
+        matching = [item for item in items if all(_matches(item, path, op, want) for path, op, want in filters)]
+        end = start + limit
         links: dict[str, Any] = {}
         if end < len(matching):
-            following = [(k, v) for k, v in pairs if k != "continuationToken"] + [("continuationToken", str(end))]
-            links["next"] = {"href": f"{FLOW_PREFIX}/connections?{urlencode(following)}"}
+            href = f"/{resource}?{urlencode([('continuationToken', _continuation_token(pairs, end))])}"
+            if self.next_link_form == "path":
+                href = FLOW_PREFIX + href
+            elif self.next_link_form == "absolute":
+                href = request.server + FLOW_PREFIX + href
+            links["next"] = {"href": href}
         return Response.json({"items": matching[start:end], "_links": links})
 
     def _get_connection(self, request: Request, ctx: _Context, connection_id: str) -> Response:
@@ -408,13 +535,13 @@ class AdobeEmulator(Emulator):
 
     def _delete_connection(self, request: Request, ctx: _Context, connection_id: str) -> Response:
         self._visible(connection_id, ctx)
-        flows = self._in_use.get(connection_id)
-        if flows:
+        if self.flows_on(connection_id):
+            # As Adobe's: the message names the base connection only, never the dataflows.
             raise _FlowError(
                 "1418-400",
                 f"The base connection with the ID {connection_id} cannot be deleted because the base connection is "
-                f"being used in one or more flows: {', '.join(flows)}. Please ensure that corresponding flows are "
-                "deleted before deleting a base connection.",
+                "being used in one or more flows. Please ensure that corresponding flows are deleted before deleting "
+                "a base connection.",
             )
         del self.connections[connection_id]
         return Response(204)
@@ -422,7 +549,7 @@ class AdobeEmulator(Emulator):
     def _explore(self, request: Request, ctx: _Context, connection_id: str) -> Response:
         self._visible(connection_id, ctx)
         object_type = request.query.get("objectType", "root")
-        if object_type != "root":
+        if object_type.lower() != "root":
             raise _FlowError("1451-400", f"Invalid params objectType={object_type} provided in query params.")
         tables = [
             {"type": "table", "name": m, "path": m, "canPreview": True, "canFetchSchema": True} for m in self.modules
@@ -447,33 +574,15 @@ class AdobeEmulator(Emulator):
         return f'"{secrets.token_hex(4)}-0000-0200-0000-{int(self.clock()) & 0xFFFFFFFF:08x}0000"'
 
     def _flow_error(self, error: _FlowError, request: Request, client_id: str) -> Response:
-        sandbox = request.header("x-sandbox-name")
-        now = self.clock()
+        """The body of the labels tutorial's example: type, title, status, report, errorMessage, errorDetails."""
         request_id = request.header("x-request-id") or str(uuid.uuid4())
         body = {
             "type": f"https://ns.adobe.com/aep/errors/FLOW-{error.code}",
             "title": error.title,
             "status": error.status,
-            "report": {
-                "tenantInfo": {
-                    "sandboxName": sandbox,
-                    "sandboxId": self._sandboxes.get(sandbox or ""),
-                    "imsOrgId": self._credentials[client_id].org_id,
-                },
-                "additionalContext": None,
-                "request-id": request_id,
-                "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            },
-            "error-chain": [
-                {
-                    "serviceId": "flowservice",
-                    "errorCode": error.code,
-                    "invokingServiceId": client_id,
-                    "unixTimeStampMs": int(now * 1000),
-                }
-            ],
+            "report": {"detailed-message": error.message, "request-id": request_id},
             "errorMessage": error.message,
-            "errorCode": error.code,
+            "errorDetails": error.message,
         }
         return Response.json(body, error.status, {"x-request-id": request_id})
 
@@ -532,7 +641,7 @@ def _apply_patch(record: dict[str, Any], operation: Any) -> None:
         )
     op, path, value = operation.get("op"), operation["path"], operation["value"]
     param_key = path.removeprefix("/auth/params/") if isinstance(path, str) else None
-    if op != "replace":
+    if not isinstance(op, str) or op.lower() != "replace":
         raise _FlowError(
             "1434-400", f"Unsupported operation '{op}' received. Please use one of the supported operation types."
         )
@@ -574,11 +683,25 @@ def _parse_property(value: str) -> tuple[str, str, str]:
 
 
 def _matches(view: dict[str, Any], field_path: str, op: str, expected: str) -> bool:
-    current: Any = view
+    """``field.path==a,b``: the field is one of the values (``!=``: none of them). A ``name[]`` step
+    matches any element of an array; a path that ends on anything but a scalar matches nothing."""
+    values: list[Any] = [view]
     for part in field_path.split("."):
-        current = current.get(part) if isinstance(current, dict) else None
-    actual = None if current is None else str(current)
-    return (actual == expected) if op == "==" else (actual != expected)
+        array = part.endswith("[]")
+        key = part[:-2] if array else part
+        found: list[Any] = []
+        for current in values:
+            item = current.get(key) if isinstance(current, dict) else None
+            if array:
+                found.extend(item if isinstance(item, list) else [])
+            elif item is not None:
+                found.append(item)
+        values = found
+    actual = {str(v).lower() if isinstance(v, bool) else str(v) for v in values if isinstance(v, (str, int, bool))}
+    wanted = set(expected.split(","))
+    if op == "==":
+        return bool(actual & wanted)
+    return not actual & wanted
 
 
 def _positive_int(raw: str | None, name: str) -> int | None:
@@ -589,9 +712,17 @@ def _positive_int(raw: str | None, name: str) -> int | None:
     return int(raw)
 
 
-def _continuation_offset(raw: str | None) -> int:
-    if raw is None:
-        return 0
-    if not raw.isdigit():
-        raise _FlowError("1453-400", f"Invalid query value continuationToken={raw} provided in query param.")
-    return int(raw)
+def _continuation_token(pairs: list[tuple[str, str]], offset: int) -> str:
+    """An opaque continuation token: the query it continues and where the next page starts."""
+    raw = json.dumps({"q": [p for p in pairs if p[0] != "continuationToken"], "o": offset}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _continuation(token: str) -> tuple[list[tuple[str, str]], int]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        pairs = [(str(k), str(v)) for k, v in data["q"]]
+        offset = int(data["o"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _FlowError("1453-400", "Invalid query value continuationToken provided in query param.") from exc
+    return pairs, offset

@@ -7,7 +7,7 @@ state. Each server answers both the OAuth paths (``/oauth/v2/...``) and the CRM 
 so ``accounts_url(dc)`` and ``api_domain(dc)`` are the same base URL.
 
 The quirks that bite real integrations are reproduced on purpose: OAuth errors with HTTP 200, no refresh
-token without ``access_type=offline`` or on re-consent without ``prompt=consent``, two-minute single-use
+token without ``access_type=offline`` or on re-consent without ``prompt=consent``, three-minute single-use
 grant codes, PKCE (a code whose authorization request carried a ``code_challenge`` is exchanged only with
 its ``code_verifier``; Zoho documents S256 for mobile and desktop clients), 10 access tokens per refresh
 token per 10 minutes, 15 active access tokens per refresh token, 20 refresh tokens per user per client,
@@ -44,7 +44,7 @@ __all__ = ["DEFAULT_DATA_CENTERS", "DEFAULT_THROTTLE_DESCRIPTION", "ConsentError
 DEFAULT_DATA_CENTERS: tuple[str, ...] = tuple(DataCenterTable.builtin())
 DEFAULT_THROTTLE_DESCRIPTION = "You have made too many requests continuously. Please try again after some time."
 
-CODE_TTL = 120.0  # seconds a grant code stays exchangeable
+CODE_TTL = 180.0  # seconds a grant code stays exchangeable: three minutes, as Zoho's v8 OAuth page says
 ACCESS_TTL = 3600.0  # seconds an access token lives
 WINDOW = 600.0  # the 10-minute window of Zoho's rate limits
 MAX_CODES_PER_WINDOW = 10  # grant codes per client per window

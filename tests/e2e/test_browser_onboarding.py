@@ -95,7 +95,10 @@ def click_and_land(driver: Any, label: str, landing: str) -> str:
 
 
 def test_accept_connects_and_provisions_reject_stores_nothing(stack: LocalStack, browser: Any) -> None:
-    browser.get(stack.link("acme"))
+    from selenium.webdriver.common.by import By
+
+    link = stack.link("acme")
+    browser.get(link)
     assert "Accept" in browser.page_source and "Reject" in browser.page_source
     callback = stack.api.base_url + "/oauth/callback"
     assert click_and_land(browser, "Accept", callback) == "Zoho CRM connected"
@@ -105,6 +108,12 @@ def test_accept_connects_and_provisions_reject_stores_nothing(stack: LocalStack,
     assert row is not None, f"not provisioned: {status_rows()} {stack.errors}"
     assert row["status"] == "active" and row["sandbox"] == "prod" and row["data_center"] == "eu"
     assert len(stack.adobe.connections_in("prod")) == 1
+
+    # The same link again: the stack says so before Zoho asks anything.
+    zoho_pages = len(stack.world.zoho.calls("/oauth/v2/auth"))
+    browser.get(link)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Link already used"
+    assert len(stack.world.zoho.calls("/oauth/v2/auth")) == zoho_pages
 
     browser.get(stack.link("declined"))
     assert click_and_land(browser, "Reject", callback) == "Consent declined"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -105,8 +106,8 @@ def assert_flow_error(answer: requests.Response, code: str) -> dict[str, Any]:
     status = int(code.split("-")[1])
     assert answer.status_code == status, answer.text
     body = dict(answer.json())
-    assert body["errorCode"] == code
     assert body["type"] == f"https://ns.adobe.com/aep/errors/FLOW-{code}"
+    assert set(body) == {"type", "title", "status", "report", "errorMessage", "errorDetails"}, "Adobe's example"
     assert body["status"] == status
     return body
 
@@ -169,9 +170,9 @@ def test_gateway_accepts_a_fresh_token(adobe: AdobeEmulator) -> None:
     assert answer.json()["items"] == []
 
 
-def test_gateway_rejects_missing_token(adobe: AdobeEmulator) -> None:
+def test_gateway_answers_a_missing_token_with_403_403010_as_adobe_documents(adobe: AdobeEmulator) -> None:
     answer = call(adobe, "GET", "/connections", headers(adobe, Authorization=None))
-    assert_gateway_error(answer, 401, "403010")
+    assert_gateway_error(answer, 403, "403010")
 
 
 def test_gateway_rejects_unknown_token(adobe: AdobeEmulator) -> None:
@@ -194,10 +195,23 @@ def test_gateway_rejects_token_past_expires_in(adobe: AdobeEmulator, clock: Fake
     assert_gateway_error(call(adobe, "GET", "/connections", hdrs), 401, "401013")
 
 
-@pytest.mark.parametrize("api_key", [None, "someone-else"])
-def test_gateway_rejects_missing_or_foreign_api_key(adobe: AdobeEmulator, api_key: str | None) -> None:
+@pytest.mark.parametrize(("api_key", "code"), [(None, "403000"), ("someone-else", "403003")])
+def test_gateway_answers_a_missing_api_key_403000_and_an_invalid_one_403003(
+    adobe: AdobeEmulator, api_key: str | None, code: str
+) -> None:
     answer = call(adobe, "GET", "/connections", headers(adobe, **{"x-api-key": api_key}))
-    assert_gateway_error(answer, 403, "403000")
+    assert_gateway_error(answer, 403, code)
+
+
+def test_gateway_answers_a_missing_org_header_with_400003(adobe: AdobeEmulator) -> None:
+    answer = call(adobe, "GET", "/connections", headers(adobe, **{"x-gw-ims-org-id": None}))
+    assert_gateway_error(answer, 400, "400003")
+
+
+def test_gateway_refuses_a_body_without_a_json_content_type(adobe: AdobeEmulator) -> None:
+    hdrs = {**headers(adobe), "Content-Type": "text/plain"}
+    answer = call(adobe, "POST", "/connections", hdrs, data=b"{}")
+    assert (answer.status_code, answer.json()["detail"]) == (400, "A valid content-type must be specified")
 
 
 def test_gateway_rejects_wrong_org(adobe: AdobeEmulator) -> None:
@@ -231,13 +245,9 @@ def test_flow_rejects_missing_permission(adobe: AdobeEmulator) -> None:
 def test_flow_error_has_adobe_shape(adobe: AdobeEmulator) -> None:
     hdrs = headers(adobe, **{"x-request-id": "req-123"})
     body = assert_flow_error(call(adobe, "GET", "/connections/nope", hdrs), "1101-404")
-    assert body["title"]
-    assert body["errorMessage"]
-    assert body["report"]["request-id"] == "req-123"
-    assert body["report"]["tenantInfo"]["imsOrgId"] == ORG_ID
-    assert body["report"]["tenantInfo"]["sandboxName"] == "prod"
-    assert "additionalContext" in body["report"]
-    assert body["error-chain"][0]["errorCode"] == "1101-404"
+    assert (body["title"], body["status"]) == ("Resource not found", 404)
+    assert body["report"] == {"detailed-message": body["errorMessage"], "request-id": "req-123"}
+    assert body["errorDetails"] == body["errorMessage"]
 
 
 # ---- connection spec ----------------------------------------------------------------------------
@@ -339,14 +349,42 @@ def test_list_ands_property_filters_and_decodes_values(adobe: AdobeEmulator) -> 
     assert len(only_spec.json()["items"]) == 2
 
 
-def test_list_honours_limit_with_a_next_link(adobe: AdobeEmulator) -> None:
+def test_list_pages_with_a_next_link_relative_to_the_service_as_the_spec_shows(adobe: AdobeEmulator) -> None:
     hdrs = headers(adobe)
     ids = [create(adobe, hdrs, f"c{i}")["id"] for i in range(3)]
-    first = call(adobe, "GET", "/connections", hdrs, params={"limit": "2"}).json()
+    params = [("limit", "2"), ("property", f"connectionSpec.id=={ZOHO_SPEC_ID}")]
+    first = call(adobe, "GET", "/connections", hdrs, params=params).json()
     assert [item["id"] for item in first["items"]] == ids[:2]
-    rest = requests.get(adobe.base_url + first["_links"]["next"]["href"], headers=hdrs, timeout=TIMEOUT).json()
+    href = first["_links"]["next"]["href"]
+    assert href.startswith("/connections?continuationToken=")  # FS-SPEC PageLink.href's example
+    rest = call(adobe, "GET", href, hdrs).json()  # the token carries the filter and the limit
     assert [item["id"] for item in rest["items"]] == ids[2:]
     assert rest["_links"] == {}
+
+
+@pytest.mark.parametrize(("form", "prefix"), [("path", FLOW_PREFIX + "/connections?"), ("absolute", "http://")])
+def test_the_next_link_can_take_the_other_documented_forms(adobe: AdobeEmulator, form: str, prefix: str) -> None:
+    hdrs = headers(adobe)
+    adobe.next_link_form = form
+    for i in range(2):
+        create(adobe, hdrs, f"c{i}")
+    href = call(adobe, "GET", "/connections", hdrs, params={"limit": "1"}).json()["_links"]["next"]["href"]
+    assert href.startswith(prefix)
+
+
+def test_lists_page_by_default_without_a_limit(adobe: AdobeEmulator) -> None:
+    hdrs = headers(adobe)
+    adobe.page_size = 2
+    for i in range(3):
+        create(adobe, hdrs, f"c{i}")
+    first = call(adobe, "GET", "/connections", hdrs).json()
+    assert len(first["items"]) == 2 and "next" in first["_links"]
+
+
+def test_create_answers_a_location_header(adobe: AdobeEmulator) -> None:
+    answer = call(adobe, "POST", "/connections", headers(adobe), json=connection_body())
+    assert answer.status_code == 201
+    assert answer.headers["Location"] == f"{adobe.base_url}{FLOW_PREFIX}/connections/{answer.json()['id']}"
 
 
 def test_get_wraps_one_record_in_items_and_hides_secrets(adobe: AdobeEmulator) -> None:
@@ -482,13 +520,39 @@ def test_delete_answers_204_then_404(adobe: AdobeEmulator) -> None:
     assert_flow_error(call(adobe, "DELETE", f"/connections/{created['id']}", hdrs), "1101-404")
 
 
-def test_delete_in_use_answers_1418_naming_flows(adobe: AdobeEmulator) -> None:
+def test_delete_in_use_answers_1418_naming_only_the_base_connection(adobe: AdobeEmulator) -> None:
     hdrs = headers(adobe)
     created = create(adobe, hdrs)
     adobe.set_in_use(created["id"], ["flow-aaa", "flow-bbb"])
     body = assert_flow_error(call(adobe, "DELETE", f"/connections/{created['id']}", hdrs), "1418-400")
-    assert "flow-aaa" in body["errorMessage"] and "flow-bbb" in body["errorMessage"]
+    assert created["id"] in body["errorMessage"]
+    assert "flow-aaa" not in json.dumps(body) and "flow-bbb" not in json.dumps(body)
     assert created["id"] in adobe.connections
+
+
+def test_the_blocking_dataflows_are_found_through_source_connections_and_the_array_filter(
+    adobe: AdobeEmulator,
+) -> None:
+    hdrs = headers(adobe)
+    used, other = create(adobe, hdrs)["id"], create(adobe, hdrs)["id"]
+    adobe.set_in_use(used, ["flow-aaa", "flow-bbb"])
+    adobe.set_in_use(other, ["flow-ccc"])
+    sources = call(adobe, "GET", "/sourceConnections", hdrs, params={"property": f"baseConnectionId=={used}"})
+    source_ids = ",".join(item["id"] for item in sources.json()["items"])
+    assert len(source_ids.split(",")) == 2
+    flows = call(adobe, "GET", "/flows", hdrs, params={"property": f"sourceConnectionIds[]=={source_ids}"})
+    assert sorted(item["id"] for item in flows.json()["items"]) == ["flow-aaa", "flow-bbb"]
+    # Without the brackets the array is not a value: nothing matches (never the wrong flows).
+    bare = call(adobe, "GET", "/flows", hdrs, params={"property": f"sourceConnectionIds=={source_ids}"})
+    assert bare.json()["items"] == []
+
+
+def test_a_deleted_dataflow_no_longer_blocks_its_base_connection(adobe: AdobeEmulator) -> None:
+    hdrs = headers(adobe)
+    created = create(adobe, hdrs)["id"]
+    adobe.set_in_use(created, ["flow-aaa"])
+    assert call(adobe, "DELETE", "/flows/flow-aaa", hdrs).status_code == 204
+    assert call(adobe, "DELETE", f"/connections/{created}", hdrs).status_code == 204
 
 
 # ---- explore and test ---------------------------------------------------------------------------

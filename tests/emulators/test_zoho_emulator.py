@@ -229,15 +229,15 @@ def test_code_is_spent_by_a_failed_exchange(zoho: ZohoEmulator) -> None:
     assert exchange(zoho, code) == {"error": "invalid_code"}
 
 
-def test_code_expires_after_120_seconds(zoho: ZohoEmulator, clock: FakeClock) -> None:
+def test_code_expires_after_three_minutes_as_zohos_v8_page_says(zoho: ZohoEmulator, clock: FakeClock) -> None:
     code, _ = get_code(zoho)
-    clock.advance(120)
+    clock.advance(180)
     assert exchange(zoho, code) == {"error": "invalid_code"}
 
 
 def test_code_exchanged_just_in_time_works(zoho: ZohoEmulator, clock: FakeClock) -> None:
     code, _ = get_code(zoho)
-    clock.advance(119)
+    clock.advance(179)
     assert "access_token" in exchange(zoho, code)
 
 

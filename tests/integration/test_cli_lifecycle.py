@@ -200,7 +200,8 @@ def test_disconnect_deletes_aep_revokes_zoho_and_schedules_the_secret_deletion(
     sandbox, adobe = world
     status, out, err = run(capsys, "disconnect", "acme", "--yes", "--recovery-days", "10")
     assert status == 0, err
-    assert f"Deleted AEP base connection {base_id}" in out and "Revoked 1 Zoho refresh token" in out
+    assert f"removed: AEP base connection {base_id} (sandbox prod)" in out
+    assert "removed: 1 Zoho refresh token(s), revoked" in out and "left:" not in out + err
     assert adobe.connections_in("prod") == []
     assert sandbox.zoho.refresh_token_info(refresh_token)["revoked"] is True
     described = aws.client("secretsmanager").describe_secret(SecretId="zoho-aep/connections/acme")
@@ -216,7 +217,7 @@ def test_disconnect_stops_and_names_the_dataflows_when_aep_still_uses_the_connec
     flow_id = "11111111-2222-3333-4444-555555555555"
     adobe.set_in_use(base_id, [flow_id])
     status, _, err = run(capsys, "disconnect", "acme", "--yes")
-    assert status == 1 and flow_id in err and "Nothing else changed" in err
+    assert status == 1 and flow_id in err and "Nothing changed" in err
     assert sandbox.zoho.refresh_token_info(refresh_token)["revoked"] is False
     assert ConnectionStore("zoho-aep").get("acme") is not None
     status, out, _ = run(capsys, "disconnect", "acme", "--yes", "--force")
@@ -244,5 +245,5 @@ def test_disconnect_also_finds_an_untracked_base_connection_by_name(
     store.set_tags("acme", {}, remove=("aep:base-connection-id",))  # as if the run crashed before recording
     status, out, err = run(capsys, "disconnect", "acme", "--yes")
     assert status == 0, err
-    assert f"Deleted AEP base connection {base_id}" in out
+    assert f"removed: AEP base connection {base_id}" in out
     assert world[1].connections_in("prod") == []

@@ -32,13 +32,15 @@ def run_cli(world: Sandbox, *args: str, **env: str) -> subprocess.CompletedProce
     )
 
 
-def test_link_prints_the_authorization_url_alone_on_the_last_line(world: Sandbox) -> None:
+def test_link_prints_the_stacks_connect_route_alone_on_the_last_line(world: Sandbox) -> None:
     result = run_cli(world, "link", "--connection", "acme", "--sandbox", "prod")
     assert result.returncode == 0, result.stderr
     url = result.stdout.strip().splitlines()[-1]
     parts = urlsplit(url)
-    assert f"{parts.scheme}://{parts.netloc}" == world.zoho.accounts_url("us")
+    # The stack's own route beside the callback: it checks the link, then sends the person to Zoho.
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == world.callback_url.replace("/callback", "/connect")
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert query["dc"] == "us"
     assert query["client_id"] == CLIENT_ID and query["redirect_uri"] == world.callback_url
     assert query["access_type"] == "offline" and query["prompt"] == "consent"
     state = verify_state(STATE_KEY, query["state"], __import__("time").time())
@@ -136,3 +138,9 @@ def test_make_demo_script_runs_the_whole_onboarding() -> None:
     assert "Leads     completed: 1200 records in 3 file(s)" in result.stdout
     assert "Contacts  0 changed, 1 deleted, 1 new file(s)" in result.stdout
     assert "Demo complete." in result.stdout
+    # A story on the terminal: the functions' JSON log and metric lines are in the log file it names.
+    assert [line for line in result.stdout.splitlines() if line.lstrip().startswith('{"')] == []
+    log_file = ROOT / ".local-sandbox" / "demo.log"
+    assert f"go to {log_file}" in result.stdout
+    logged = log_file.read_text()
+    assert '"message":"callback outcome"' in logged and '"CloudWatchMetrics"' in logged

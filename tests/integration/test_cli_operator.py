@@ -80,7 +80,8 @@ def test_import_self_client_refuses_an_unknown_data_center_before_zoho(world: Sa
         "--code",
         "x",
     )
-    assert status == 2 and "location-unknown" in err
+    assert status == 2 and "data-center-unknown" in err
+    assert "us, eu, in, au, jp, ca, sa, cn, uk" in err  # the valid ones, listed
     assert world.zoho.calls("/oauth/v2/token") == []
 
 

@@ -102,6 +102,20 @@ def test_a_spec_refused_at_creation_is_the_retirement_too(bench: Bench) -> None:
     assert bench.tags()[TAG_STATUS] == STATUS_PROVISIONING_FAILED
 
 
+@pytest.mark.parametrize("code", ["1101-500", "1402-500"])
+def test_an_internal_error_of_the_sources_catalogue_in_the_preflight_never_reads_as_retired(
+    bench: Bench, code: str
+) -> None:
+    bench.authorize()
+    internal = {"type": f"https://ns.adobe.com/aep/errors/FLOW-{code}", "status": 500, "report": {}}
+    bench.adobe.inject(Fault(SPEC_PATH, status=500, body=internal), times=8)
+
+    result = bench.provision()
+
+    assert (result.reason_code, result.retryable) == ("aep-unavailable", True)
+    assert bench.tags().get(TAG_STATUS) != STATUS_PROVISIONING_FAILED
+
+
 # ---- configuration errors: a reason code that names the fix, no retry -------------------------------
 def _wrong_client_secret(bench: Bench) -> None:
     bench.set_adobe_secret(adobe_secret(client_secret="not-the-secret-0001"))

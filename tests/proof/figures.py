@@ -31,6 +31,7 @@ class Figures:
     concurrent_writers: int = 0  # callback, refresh and provisioning invocations started together
     committed_writes: int = 0  # compare-and-swap writes that landed on the shared connection
     cas_conflicts: int = 0  # writes that lost a compare-and-swap race, re-read and retried
+    writers_gave_up: int = 0  # writers that lost every race and gave up (retryable, nothing lost)
     leak_scenarios: int = 0
     leak_haystacks: int = 0  # texts searched: log lines and records, pages, events, errors, metrics
     leak_needles: int = 0  # distinct secret values looked for
@@ -54,10 +55,13 @@ class Figures:
         )
 
     def rows(self) -> list[tuple[str, str]]:
+        from tests.proof.sizes import SIZE
+
         outcomes = ", ".join(f"{code} {n}" for code, n in self.hostile_outcomes.most_common())
         functions = ", ".join(f"{name} {n}" for name, n in sorted(self.faults_by_function.items()))
         typed = ", ".join(f"{code} {n}" for code, n in self.typed_failure_outcomes.most_common())
         return [
+            ("proof size (`PROOF_SIZE`)", SIZE.name),
             ("hostile callback requests tried (hypothesis)", f"{self.hostile_inputs} ({outcomes})"),
             ("hostile HTTP requests and answers, each typed (hypothesis)", f"{self.typed_failure_inputs} ({typed})"),
             ("fault cases run", f"{self.fault_cases} ({functions})"),
@@ -67,6 +71,7 @@ class Figures:
                 f"{self.concurrent_rounds} / {self.concurrent_writers} / {self.committed_writes}",
             ),
             ("compare-and-swap races lost, re-read and retried", str(self.cas_conflicts)),
+            ("writers that lost every race and gave up cleanly (`secret-write-conflict`)", str(self.writers_gave_up)),
             (
                 "leak hunts: scenarios / texts searched / secrets looked for",
                 f"{self.leak_scenarios} / {self.leak_haystacks} / {self.leak_needles}",

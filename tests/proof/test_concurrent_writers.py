@@ -1,11 +1,11 @@
 """Concurrency: the three functions write one connection at the same moment, round after round.
 
-Each round starts, behind one barrier, three re-authorizations through the callback edge (real
-consents at the Zoho emulator), three forced refresh cycles and two provisioning runs, all on the
-connection ``acme``, with production's compare-and-swap store (jittered back-off included). Every
-write the store commits is marked with its own id (inside the product's own read-modify-write), so
-after the round each committed write must still be visible in the secret: a write that a later one
-overwrote without seeing it would have lost its mark. Then, for the round:
+Each round starts, behind one barrier, re-authorizations through the callback edge (real consents at
+the Zoho emulator), forced refresh cycles and provisioning runs (``sizes.py``: 3, 3 and 2 in CI; 8,
+7 and 5 in ``make proof-full``), all on the connection ``acme``, with production's compare-and-swap
+store (jittered back-off included). Every write the store commits is marked with its own id (inside
+the product's own read-modify-write), so after the round each committed write must still be visible
+in the secret: a write that a later one overwrote without seeing it would have lost its mark. Then, for the round:
 
 - zero lost updates: every committed mark present, none twice; exactly one ``AWSCURRENT`` version;
 - every connected callback's link nonce is recorded (a replay stays refused);
@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from tests.proof.figures import FIGURES
+from tests.proof.sizes import SIZE
 from tests.support.aep import Bench, adobe_fixture, bench_fixture  # noqa: F401
 from tests.support.callback import CallbackHarness
 from tests.support.constants import CLIENT_ID, PREFIX
@@ -44,9 +45,16 @@ from zoho_aep.usecases.provision import provision_connection
 from zoho_aep.usecases.refresh.cycle import refresh_due_connections
 from zoho_aep.wiring import CALLBACK_POLICY, REFRESH_POLICY
 
-ROUNDS = 30
-CALLBACKS, REFRESHES, PROVISIONS = 3, 3, 2
+ROUNDS = SIZE.rounds
+# A round of the full crowd takes a few seconds on two cores; the suite's default per-test timeout
+# is for CI's size.
+pytestmark = pytest.mark.timeout(120 + 10 * ROUNDS)
+CALLBACKS, REFRESHES, PROVISIONS = SIZE.crowd
 MARK = "_proof_writes"
+# A writer that lost every compare-and-swap race (8 attempts) gives up with this retryable code. With
+# twenty writers on one secret that happens; it must be clean: nothing lost, nothing left behind
+# (every round checks that), and a retry works (the next round's writers do).
+GAVE_UP = "secret-write-conflict"
 
 
 class WriteLedger:
@@ -138,7 +146,8 @@ class Crowd:
         return self.cb.page_code(self.cb.call(query)) or "no-code"
 
     def _refresh(self) -> str:
-        return refresh_due_connections(self.refresher.deps, force=True, names=["acme"]).outcome_of("acme").outcome
+        outcome = refresh_due_connections(self.refresher.deps, force=True, names=["acme"]).outcome_of("acme")
+        return outcome.outcome if outcome.reason != GAVE_UP else f"{outcome.outcome}: {GAVE_UP}"
 
     def _provision(self) -> str:
         result = provision_connection(self.bench.deps, "acme")
@@ -209,7 +218,10 @@ def test_many_writers_on_one_connection_lose_no_update_and_no_token(crowd: Crowd
         assert connection["auth"]["params"]["refreshToken"] == current
         assert crowd.live_tokens() == {current}
 
-    assert set(crowd.outcomes["callback"]) == {"connected"}, crowd.outcomes["callback"]
-    assert set(crowd.outcomes["refresh"]) <= {"refreshed", "superseded"}, crowd.outcomes["refresh"]
-    assert set(crowd.outcomes["provisioning"]) <= {"provisioned", "aep-provisioning-in-progress"}
-    assert "provisioned" in crowd.outcomes["provisioning"]
+    gave_up = [o for outcomes in crowd.outcomes.values() for o in outcomes if GAVE_UP in o]
+    FIGURES.add(writers_gave_up=len(gave_up))
+    assert set(crowd.outcomes["callback"]) <= {"connected", GAVE_UP}, crowd.outcomes["callback"]
+    assert set(crowd.outcomes["refresh"]) <= {"refreshed", "superseded", f"error: {GAVE_UP}"}
+    assert set(crowd.outcomes["provisioning"]) <= {"provisioned", "aep-provisioning-in-progress", GAVE_UP}
+    assert "connected" in crowd.outcomes["callback"] and "provisioned" in crowd.outcomes["provisioning"]
+    assert len(gave_up) * 10 < len([o for outcomes in crowd.outcomes.values() for o in outcomes]), "mostly won"

@@ -62,6 +62,8 @@ def target(resource: Any) -> str:
         return "bus"
     if resource == {"Fn::GetAtt": ["ExportUnitQueue", "Arn"]}:
         return "queue:units"
+    if resource == {"Fn::GetAtt": ["ExportScheduleDeadLetterQueue", "Arn"]}:
+        return "queue:schedule-dead-letters"
     if resource == {"Fn::GetAtt": ["ExportKey", "Arn"]}:
         return "key:export"
     sub = resource.get("Fn::Sub") if isinstance(resource, dict) else None
@@ -99,6 +101,8 @@ def platform_calls(function: str) -> set[Grant]:
     calls: set[Grant] = set()
     if properties.get("LoggingConfig", {}).get("LogGroup") == {"Ref": "ZohoExportLogs"}:
         calls |= {("logs:CreateLogStream", "logs:export"), ("logs:PutLogEvents", "logs:export")}
+    if properties.get("DeadLetterQueue"):  # a failed asynchronous invocation, sent with the function's role
+        calls.add(("sqs:SendMessage", target(properties["DeadLetterQueue"]["TargetArn"])))
     for event in properties.get("Events", {}).values():
         if event["Type"] == "SQS":
             assert target(event["Properties"]["Queue"]) == "queue:units"

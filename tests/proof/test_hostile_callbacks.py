@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 from tests.proof.conftest import PROOF
 from tests.proof.figures import FIGURES
+from tests.proof.sizes import examples
 from tests.support.callback import CallbackHarness
 from tests.support.constants import CLIENT_ID, PREFIX
 from tests.support.fakes import FakeClock, http_event
@@ -274,13 +275,13 @@ def build_query(
 
 
 # ---- the properties --------------------------------------------------------------------------------
-@settings(PROOF, max_examples=300)
+@settings(PROOF, max_examples=examples(300))
 @given(query=st.one_of(any_text, st.binary(max_size=300).map(lambda b: quote(b, safe="=&"))))
 def test_any_query_string_gets_a_clean_refusal_and_touches_nothing(edge: Edge, query: str) -> None:
     edge.send(http_event(query), signed_for=None)
 
 
-@settings(PROOF, max_examples=400)
+@settings(PROOF, max_examples=examples(400))
 @given(
     state=st.one_of(
         st.sampled_from([Slot.FOREIGN_STATE, Slot.EXPIRED_STATE, Slot.TAMPERED_STATE]),
@@ -308,7 +309,7 @@ def test_any_parameter_soup_without_a_valid_state_touches_nothing(
     edge.send(http_event(query), signed_for=None)
 
 
-@settings(PROOF, max_examples=400)
+@settings(PROOF, max_examples=examples(400))
 @given(
     # Mostly locations of the table and no Zoho error, so that most requests get as far as they can.
     location=st.one_of(
@@ -379,7 +380,7 @@ def mutate(pairs: list[tuple[str, Any]], mutation: tuple[Any, ...]) -> list[tupl
     return list(reversed(pairs))
 
 
-@settings(PROOF, max_examples=150)
+@settings(PROOF, max_examples=examples(150))
 @given(connection=st.sampled_from(["acme", "beta", "gamma"]), mutations=MUTATIONS, how=encoding)
 def test_a_mangled_real_redirect_stores_only_what_its_own_state_allows(
     edge: Edge, connection: str, mutations: list[tuple[Any, ...]], how: str
@@ -407,7 +408,7 @@ HEADER_NAMES = st.one_of(
 )
 
 
-@settings(PROOF, max_examples=200)
+@settings(PROOF, max_examples=examples(200))
 @given(
     method=st.one_of(st.just("GET"), METHODS),
     headers=st.dictionaries(HEADER_NAMES, st.one_of(text_values, st.sampled_from(ATTACKER_ORIGINS)), max_size=5),
@@ -435,7 +436,7 @@ def test_any_method_headers_and_body_get_a_page_and_only_get_may_proceed(
         assert (answer["statusCode"], answer["headers"]["Allow"]) == (405, "GET")
 
 
-@settings(PROOF, max_examples=50)
+@settings(PROOF, max_examples=examples(50))
 @given(
     size=st.integers(min_value=7_900, max_value=40_000),
     fields=st.integers(min_value=0, max_value=400),
@@ -593,3 +594,76 @@ def test_the_edge_records_an_outbound_connection_to_a_foreign_host(edge: Edge) -
     assert edge.net.since(mark) == [("127.0.0.1", 9)]
     assert ("127.0.0.1", 9) not in edge.allowed
     assert urlsplit(edge.table["us"].accounts_url).port in {port for _, port in edge.allowed}
+
+
+# ---- the connect route (where links lead first) ----------------------------------------------------
+def open_link(edge: Edge, query: str, method: str = "GET") -> dict[str, Any]:
+    """Send a request to ``GET /oauth/connect``; check that it wrote, sent and called nothing, and
+    that it answered a clean page or a redirect to the table's Zoho consent page for a signed state."""
+    cb = edge.cb
+    before = cb.snapshot()
+    marks = (len(edge.operations), len(cb.events.events), len(cb.zoho.requests))
+    net_mark = edge.net.mark()
+
+    answer = cb.app.handle(http_event(query, method, "/oauth/connect", "GET /oauth/connect"))
+
+    # A redirect must carry the link's own state on to Zoho (the person has it in the address bar
+    # already); everything else of every answer is searched for secrets.
+    redirect = answer["statusCode"] == 302
+    edge.hunt.look_in("page", answer["body"], {k: v for k, v in answer["headers"].items() if k != "Location"})
+    if not redirect:
+        edge.hunt.look_in("page", answer)
+    code = cb.outcomes[-1]
+    FIGURES.add(hostile_inputs=1)
+    FIGURES.hostile_outcomes[f"connect: {code}"] += 1
+    writes = [op for op in edge.operations[marks[0] :] if op[0] in WRITE_OPERATIONS]
+    assert (writes, cb.events.events[marks[1] :], cb.zoho.requests[marks[2] :]) == ([], [], [])
+    assert edge.net.since(net_mark) == [], "the connect route calls nobody"
+    assert cb.snapshot() == before
+    headers = answer["headers"]
+    assert {k: headers.get(k) for k in SECURITY_HEADERS} == SECURITY_HEADERS
+    if answer["statusCode"] == 302:
+        location = urlsplit(headers["Location"])
+        servers = {edge.table.authorization_server(dc) for dc in edge.table}
+        assert f"{location.scheme}://{location.netloc}" in servers and location.path == "/oauth/v2/auth"
+        sent_state = parse_qs(query).get("state", [""])[0]
+        assert parse_qs(location.query)["state"] == [sent_state]
+        assert code == "link-opened"
+    else:
+        assert 400 <= answer["statusCode"] < 500 and code != "internal-error", (answer["statusCode"], code)
+        assert CallbackHarness.page_code(answer) == code
+        assert "Location" not in headers
+    return answer
+
+
+@settings(PROOF, max_examples=examples(200))
+@given(
+    drop=st.lists(st.sampled_from(["client_id", "redirect_uri", "response_type", "state", "dc", "scope"]), max_size=2),
+    replace=st.lists(
+        st.tuples(st.sampled_from(["client_id", "redirect_uri", "response_type", "dc", "scope", "x"]), hostile_value),
+        max_size=3,
+    ),
+    state=st.sampled_from([Slot.SIGNED_STATE, Slot.FOREIGN_STATE, Slot.EXPIRED_STATE, Slot.TAMPERED_STATE]),
+    how=st.sampled_from(["form", "percent"]),
+    method=st.one_of(st.just("GET"), st.just("GET"), st.just("GET"), METHODS),
+)
+def test_any_connect_link_is_a_clean_page_or_a_redirect_to_zoho_and_changes_nothing(
+    edge: Edge, drop: list[str], replace: list[tuple[str, Any]], state: Slot, how: str, method: str
+) -> None:
+    from zoho_aep.domain.links import ConnectLink, LinkState, connect_route_url
+
+    base = connect_route_url(
+        edge.cb.settings.require_callback_url(),
+        ConnectLink(edge.cb.link(), LinkState("acme", "prod", 0, 0, "n"), "us"),
+    )
+    pairs: list[tuple[str, Any]] = [(k, v) for k, v in parse_qsl(urlsplit(base).query) if k != "state"]
+    pairs.append(("state", state))
+    pairs = [(k, v) for k, v in pairs if k not in drop]
+    replaced = dict(replace)
+    pairs = [(k, replaced.pop(k) if k in replaced else v) for k, v in pairs] + list(replaced.items())
+    query, signed = build_query(edge, pairs, how)
+
+    answer = open_link(edge, query, method)
+
+    if answer["statusCode"] == 302:  # only a link this stack signed, sent as a GET, goes on to Zoho
+        assert signed and method.upper() == "GET"

@@ -18,7 +18,7 @@ from tests.proof.test_no_leaks import EU_ADMIN, Deployed, deployed  # noqa: F401
 from tests.support.aep import adobe_fixture  # noqa: F401
 from tests.support.callback import CallbackHarness
 from tests.support.constants import PREFIX
-from tests.support.fakes import FakeClock
+from tests.support.fakes import FakeClock, LambdaContext, http_event
 from tests.support.leaks import LeakHunt
 from zoho_aep.adapters.secrets import AppSecrets
 from zoho_aep.config.parameters import STATE_KEY_RECHECK_SECONDS
@@ -34,9 +34,20 @@ def cli_link(connection: str, capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out.strip().splitlines()[-1]
 
 
+def open_link(world: Deployed, link: str) -> dict[str, Any]:
+    """A person opens the link: the deployed connect route (``GET /oauth/connect``) answers. Not through
+    the leak hunt: its redirect carries the link's own state to Zoho, which is what it is for."""
+    event = http_event(urlsplit(link).query, path="/oauth/connect", route_key="GET /oauth/connect")
+    answer: dict[str, Any] = world.handler("oauth_callback").lambda_handler(event, LambdaContext())
+    return answer
+
+
 def redirect_for(world: Deployed, link: str) -> str:
+    """The link opened, then Zoho's consent answered: the redirect's query for the callback."""
+    opened = open_link(world, link)
+    assert opened["statusCode"] == 302, opened
     world.zoho.set_user(EU_ADMIN)
-    return urlsplit(world.zoho.consent(link)).query
+    return urlsplit(world.zoho.consent(opened["headers"]["Location"])).query
 
 
 def test_rotating_the_state_key_kills_an_open_link_at_once(
@@ -46,15 +57,17 @@ def test_rotating_the_state_key_kills_an_open_link_at_once(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     hunt.secret(NEW_KEY)
-    open_link = cli_link("acme", capsys)
+    handed_out = cli_link("acme", capsys)
     assert deployed.callback(redirect_for(deployed, cli_link("beta", capsys)))["statusCode"] == 200  # key cached
-    redirect = redirect_for(deployed, open_link)
+    redirect = redirect_for(deployed, handed_out)  # consented before the rotation, not yet redirected back
     token_calls = len(deployed.zoho.calls("/oauth/v2/token"))
 
     sm.put_secret_value(SecretId=f"{PREFIX}/state-key", SecretString=NEW_KEY)  # the operator rotates it
     refused = deployed.callback(redirect)
+    reopened = open_link(deployed, handed_out)  # and the connect route no longer sends anyone to Zoho with it
 
     assert (refused["statusCode"], CallbackHarness.page_code(refused)) == (400, "state-signature-invalid")
+    assert (reopened["statusCode"], CallbackHarness.page_code(reopened)) == (400, "state-signature-invalid")
     assert len(deployed.zoho.calls("/oauth/v2/token")) == token_calls, "no code exchange for a dead link"
     assert sm.list_secrets(Filters=[{"Key": "name", "Values": [f"{PREFIX}/connections/acme"]}])["SecretList"] == []
     connected = deployed.callback(redirect_for(deployed, cli_link("acme", capsys)))

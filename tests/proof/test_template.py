@@ -161,6 +161,9 @@ def platform_calls(function: str) -> set[Grant]:
     group = DEPLOYED[logical]["Properties"].get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
     if group:
         calls |= {("logs:CreateLogStream", f"logs:{group}"), ("logs:PutLogEvents", f"logs:{group}")}
+    dead_letters = DEPLOYED[logical]["Properties"].get("DeadLetterConfig", {}).get("TargetArn")
+    if dead_letters:  # a failed asynchronous invocation is sent there with the function's role
+        calls.add(("sqs:SendMessage", target(dead_letters)))
     for resource in DEPLOYED.values():
         properties = resource.get("Properties", {})
         if properties.get("FunctionName") != {"Ref": logical}:
@@ -537,7 +540,12 @@ def test_every_queue_is_encrypted_and_refuses_plain_http() -> None:
     queues = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::SQS::Queue"}
     policies = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::SQS::QueuePolicy"]
 
-    assert queues and all(q["Properties"].get("SqsManagedSseEnabled") is True for q in queues.values())
+    encrypted = {
+        name
+        for name, q in queues.items()
+        if q["Properties"].get("SqsManagedSseEnabled") is True or q["Properties"].get("KmsMasterKeyId")
+    }
+    assert queues and encrypted == set(queues)
     for name in queues:
         arn = {"Fn::GetAtt": [name, "Arn"]}
         (policy,) = [p for p in policies if {"Ref": name} in p["Queues"]]
@@ -572,3 +580,36 @@ def test_every_skipped_checkov_check_is_justified_next_to_its_resource() -> None
     for name, skip in skips:
         assert re.fullmatch(r"CKV2?_AWS_\d+", skip["id"]), (name, skip)
         assert len(skip.get("comment", "")) >= 40, f"{name}: say why {skip['id']} does not apply"
+
+
+def _referenced_arns(node: Any, under: str, found: set[str], inside: bool = False) -> set[str]:
+    """Names of resources whose ``Fn::GetAtt ... Arn`` appears below a key called ``under``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Fn::GetAtt" and inside and isinstance(value, list) and value[1:] == ["Arn"]:
+                found.add(value[0])
+            _referenced_arns(value, under, found, inside or key == under)
+    elif isinstance(node, list):
+        for item in node:
+            _referenced_arns(item, under, found, inside)
+    return found
+
+
+def test_a_skip_that_configuring_the_resource_removes_is_not_there() -> None:
+    def skipped(name: str, check: str) -> bool:
+        skips = RESOURCES[name].get("Metadata", {}).get("checkov", {}).get("skip", [])
+        return any(s["id"] == check for s in skips)
+
+    # A queue only the stack's functions use can take the AWS-managed SQS key (CKV_AWS_27 then holds);
+    # only a dead-letter queue that EventBridge or its scheduler writes to cannot.
+    service_dlqs = _referenced_arns(RESOURCES, "DeadLetterConfig", set())
+    for name, queue in RESOURCES.items():
+        if queue["Type"] == "AWS::SQS::Queue" and name not in service_dlqs:
+            assert queue["Properties"].get("KmsMasterKeyId") and not skipped(name, "CKV_AWS_27"), name
+    # A function a schedule invokes (asynchronously) gets a dead-letter queue instead of a skip.
+    schedules = [r for r in RESOURCES.values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    targets = {name for s in schedules for name in _referenced_arns(s["Properties"]["Target"], "Arn", set(), True)}
+    scheduled = {name for name in targets if RESOURCES[name]["Type"] == "AWS::Serverless::Function"}
+    assert scheduled
+    for name in scheduled:
+        assert RESOURCES[name]["Properties"].get("DeadLetterQueue") and not skipped(name, "CKV_AWS_116"), name

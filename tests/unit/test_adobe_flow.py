@@ -144,35 +144,85 @@ def test_list_sends_each_property_filter_url_encoded_and_ands_them(adobe: AdobeE
     assert "connectionSpec.id%3D%3D" in query and "name%3D%3Dzoho-aep" in query
 
 
-def test_list_follows_next_pages_on_the_platform_host(adobe: AdobeEmulator) -> None:
+@pytest.mark.parametrize("form", ["relative", "path", "absolute"])
+def test_list_follows_every_documented_form_of_the_next_link(adobe: AdobeEmulator, form: str) -> None:
     client = Client(adobe)
     for i in range(3):
         client.flow.create_connection(body(f"zoho-aep c{i}"))
-    original = adobe._list_connections  # a page size of one, as Adobe may choose
-
-    def paged(request, ctx):  # type: ignore[no-untyped-def]
-        if "limit" not in request.query:
-            request.query_string += "&limit=1" if request.query_string else "limit=1"
-        return original(request, ctx)
-
-    adobe._list_connections = paged  # type: ignore[method-assign]
+    adobe.page_size, adobe.next_link_form = 1, form
     names = [c.name for c in client.flow.list_connections([f"connectionSpec.id=={ZOHO_CRM_SPEC_ID}"])]
     assert names == ["zoho-aep c0", "zoho-aep c1", "zoho-aep c2"]
     assert len(adobe.calls(FLOW_PREFIX + "/connections", "GET")) == 3
 
 
-def test_a_next_page_on_another_host_is_refused(adobe: AdobeEmulator) -> None:
-    client = Client(adobe)
+def next_link(adobe: AdobeEmulator, href: str) -> None:
     adobe.inject(
         Fault(
             FLOW_PREFIX + "/connections",
             status=200,
             method="GET",
-            body={"items": [], "_links": {"next": {"href": "https://evil.example/data/foundation/flowservice/x"}}},
+            body={"items": [], "_links": {"next": {"href": href}}},
         )
     )
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "https://evil.example/data/foundation/flowservice/connections?continuationToken=x",
+        "https://evil.example/connections?continuationToken=x",
+        "//evil.example/data/foundation/flowservice/connections",
+        "/flows?continuationToken=x",  # another list
+        "/data/foundation/flowservice/../catalog/dataSets",
+        "/data/foundation/catalog/dataSets",
+    ],
+)
+def test_a_next_page_on_another_host_or_list_is_refused(adobe: AdobeEmulator, href: str) -> None:
+    client = Client(adobe)
+    next_link(adobe, href)
     with pytest.raises(AdobeResponseInvalid):
         client.flow.list_connections()
+    assert len(adobe.calls(FLOW_PREFIX, "GET")) == 1, "never followed"
+
+
+def test_an_absolute_next_link_on_the_platform_host_is_followed(adobe: AdobeEmulator) -> None:
+    client = Client(adobe)
+    client.flow.create_connection(body("zoho-aep c0"))
+    next_link(adobe, f"{adobe.base_url}{FLOW_PREFIX}/connections?limit=5")
+    assert [c.name for c in client.flow.list_connections()] == ["zoho-aep c0"]
+
+
+def test_the_dataflows_on_a_base_connection_are_looked_up_not_parsed(adobe: AdobeEmulator) -> None:
+    client = Client(adobe)
+    used = client.flow.create_connection(body("zoho-aep acme")).id
+    other = client.flow.create_connection(body("zoho-aep other")).id
+    adobe.set_in_use(used, ["flow-1", "flow-2"])
+    adobe.set_in_use(other, ["flow-3"])
+    adobe.page_size = 1  # every list pages
+    assert client.flow.flows_using(used) == ["flow-1", "flow-2"]
+    assert client.flow.flows_using(client.flow.create_connection(body("zoho-aep new")).id) == []
+    flow_queries = [r.query_string for r in adobe.calls(FLOW_PREFIX + "/flows", "GET")]
+    assert any("sourceConnectionIds%5B%5D%3D%3D" in q for q in flow_queries)
+
+
+def test_what_the_client_sends_where_spec_and_tutorials_disagree_is_written_down() -> None:
+    from zoho_aep.adapters.adobe import flow
+
+    assert set(flow.SPEC_VS_TUTORIALS) == {"PATCH body op", "explore objectType", "trailing slash"}
+    sent = {what: row[2] for what, row in flow.SPEC_VS_TUTORIALS.items()}
+    assert sent["PATCH body op"] == flow.PATCH_OP == "replace"
+    assert sent["explore objectType"] == flow.EXPLORE_ROOT == "root"
+    assert not sent["trailing slash"].endswith("/")
+
+
+def test_delete_and_explore_send_the_tutorials_forms(adobe: AdobeEmulator) -> None:
+    client = Client(adobe)
+    conn = client.flow.create_connection(body())
+    client.flow.explore_root(conn.id)
+    client.flow.delete_connection(conn.id)
+    explore = adobe.calls(FLOW_PREFIX + "/connections/", "GET")[-1]
+    assert explore.query == {"objectType": "root"}
+    assert adobe.calls(FLOW_PREFIX, "DELETE")[-1].path == f"{FLOW_PREFIX}/connections/{conn.id}"
 
 
 def test_explore_root_returns_the_tables(adobe: AdobeEmulator) -> None:
@@ -264,7 +314,8 @@ def test_a_second_401013_in_a_row_is_reported_not_looped(adobe: AdobeEmulator) -
     ],
 )
 def test_gateway_errors_are_typed_with_their_code(code: str, kind: type[Exception]) -> None:
-    error = adobe_error(answer(403, {"error_code": code, "message": "m"}, {"x-request-id": "gw-1"}), "GET", "x")
+    status = int(code[:3])  # a gateway code's first three digits are its HTTP status
+    error = adobe_error(answer(status, {"error_code": code, "message": "m"}, {"x-request-id": "gw-1"}), "GET", "x")
     assert type(error) is kind
     assert (error.adobe_code, error.request_id) == (code, "gw-1")
 
@@ -273,7 +324,11 @@ def test_gateway_errors_are_typed_with_their_code(code: str, kind: type[Exceptio
     ("code", "method", "kind"),
     [
         ("1101-404", "GET", AdobeNotFound),
+        ("1101-500", "GET", AdobeUnavailable),  # the sources catalogue: internal error, not "not found"
         ("1102-500", "GET", AdobeUnavailable),
+        ("1102-404", "GET", AdobeNotFound),  # the sources catalogue's "resource not found"
+        ("1404-400", "PATCH", AdobeRequestRefused),  # sources: "cannot update backfill", not a stale etag
+        ("2120-403", "PATCH", AdobePermissionMissing),
         ("1404-412", "PATCH", AdobeEtagMismatch),
         ("1413-400", "GET", AdobeSpecInvalid),
         ("1418-400", "DELETE", AdobeConnectionInUse),
@@ -300,6 +355,25 @@ def test_answers_without_a_known_shape_are_typed_by_status(status: int, kind: ty
     error = adobe_error(HttpResponse(status, {}, b"<html>oops</html>", "https://x"), "GET", "x")
     assert type(error) is kind
     assert error.adobe_code is None
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "kind"),
+    [
+        ("1101-404", 500, AdobeUnavailable),  # the status wins over a code whose HTTP part disagrees
+        ("1418-400", 404, AdobeNotFound),
+        ("1404-412", 400, AdobeRequestRefused),
+    ],
+)
+def test_a_code_counts_only_with_the_http_part_that_is_the_status(code: str, status: int, kind: type) -> None:
+    error = adobe_error(answer(status, flow_error(code, "req-1")), "PATCH", "x")
+    assert type(error) is kind
+    assert error.adobe_code == code
+
+
+def test_a_gateway_code_whose_status_disagrees_is_typed_by_the_status() -> None:
+    error = adobe_error(answer(500, {"error_code": "403025", "message": "m"}), "GET", "x")
+    assert type(error) is AdobeUnavailable
 
 
 def test_wire_values_that_do_not_look_like_codes_are_dropped() -> None:

@@ -17,8 +17,9 @@ from zoho_aep.usecases.refresh.outcomes import REASON_SUPERSEDED
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = (ROOT / "docs" / "reference.md").read_text()
 TEMPLATE, _ = decode_str((ROOT / "template.yaml").read_text())
-# Outcomes that are codes without being errors: a success page, a page for an unknown path, a kept re-consent.
-OUTCOME_CODES = {"connected", "not-found", REASON_SUPERSEDED}
+# Outcomes that are codes without being errors: a success page, a page for an unknown path, a connect
+# link sent on to Zoho, a kept re-consent.
+OUTCOME_CODES = {"connected", "not-found", "link-opened", REASON_SUPERSEDED}
 
 
 def _codes_table() -> set[str]:

@@ -201,3 +201,28 @@ def test_a_state_signed_before_pkce_reads_as_it_did() -> None:
     """Links handed out before this version carry no "p": they connect without a verifier."""
     state = verify_state(KEY, LinkState.new("acme", "prod", NOW).sign(KEY), NOW)
     assert (state.pkce, state.zoho_org_id, state.data_center) == (False, None, None)
+
+
+def test_a_link_leads_to_the_connect_route_beside_the_callback_with_zohos_query() -> None:
+    from urllib.parse import parse_qsl, urlsplit
+
+    from zoho_aep.domain.datacenters import DataCenterTable
+    from zoho_aep.domain.links import build_connect_link, connect_route_url
+
+    link = build_connect_link(
+        table=DataCenterTable.builtin(),
+        client_id="1000.X",
+        state_key="k" * 40,
+        redirect_uri="https://api.example.com/zoho/oauth/callback",
+        scopes=("ZohoCRM.org.READ",),
+        connection="acme",
+        sandbox="prod",
+        data_center="cn",
+        now=1_800_000_000,
+    )
+    routed = connect_route_url("https://api.example.com/zoho/oauth/callback", link)
+    parts = urlsplit(routed)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "https://api.example.com/zoho/oauth/connect"
+    query = dict(parse_qsl(parts.query))
+    assert query.pop("dc") == "cn"
+    assert query == dict(parse_qsl(urlsplit(link.url).query))

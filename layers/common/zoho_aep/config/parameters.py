@@ -183,6 +183,24 @@ REFRESH_SHARD_QUEUE_URL = Setting(
 REFRESH_RESULT_QUEUE_URL = Setting(
     "REFRESH_RESULT_QUEUE_URL", None, "", "Where shard results come back (set by the template on planner and workers)"
 )
+REFRESH_FUNCTION = Setting(
+    "ZOHO_AEP_REFRESH_FUNCTION",
+    None,
+    "",
+    "CLI only: the refresh function `zoho-aep refresh` invokes without --stack or --function (make local sets it)",
+)
+PROVISIONING_FUNCTION = Setting(
+    "ZOHO_AEP_PROVISIONING_FUNCTION",
+    None,
+    "",
+    "CLI only: the provisioning function `zoho-aep provision` invokes without --stack or --function",
+)
+LOCAL_SANDBOX = Setting(
+    "ZOHO_AEP_LOCAL_SANDBOX",
+    None,
+    "",
+    "Set by make local's env file: every Zoho, Adobe and AWS endpoint must then be a 127.0.0.x one, never a real host",
+)
 
 ALL = (
     SECRET_PREFIX,
@@ -215,6 +233,9 @@ ALL = (
     LOG_RETENTION_DAYS,
     REFRESH_SHARD_QUEUE_URL,
     REFRESH_RESULT_QUEUE_URL,
+    REFRESH_FUNCTION,
+    PROVISIONING_FUNCTION,
+    LOCAL_SANDBOX,
 )
 
 # A link whose signature fails under the cached state key may be signed with a key rotated in since:

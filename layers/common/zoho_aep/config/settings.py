@@ -194,9 +194,37 @@ class Settings:
         return self.callback_url
 
 
+def check_local_sandbox(env: Mapping[str, str]) -> None:
+    """With ``ZOHO_AEP_LOCAL_SANDBOX`` set (make local's env file), nothing may fall back to a real host.
+
+    Every Zoho, Adobe and AWS endpoint the product uses must then be given, and be a 127.0.0.x one:
+    a missing variable would otherwise mean the production default (a real Zoho, Adobe or AWS host).
+    """
+    if not env.get(str(p.LOCAL_SANDBOX.env), "").strip():
+        return
+    needed = [str(p.ZOHO_DATA_CENTERS_JSON.env), str(p.ADOBE_IMS_URL.env), str(p.ADOBE_PLATFORM_URL.env)]
+    needed += [f"AWS_ENDPOINT_URL_{service}" for service in LOCAL_AWS_SERVICES]
+    for var in needed:
+        raw = env.get(var, "").strip()
+        if not raw:
+            raise ConfigError(f"{var}: not set, and the local sandbox must never fall back to a real host")
+        if var == p.ZOHO_DATA_CENTERS_JSON.env:
+            origins = sorted(DataCenterTable.from_json(raw).allowed_origins())
+        else:
+            origins = [origin_of(raw)]
+        outside = [o for o in origins if not o or not is_loopback_origin(o)]
+        if outside:
+            raise ConfigError(f"{var}: the local sandbox allows only 127.0.0.x endpoints")
+
+
+# The AWS services the product and its CLI call (boto3's AWS_ENDPOINT_URL_<SERVICE> names).
+LOCAL_AWS_SERVICES = ("SECRETS_MANAGER", "EVENTBRIDGE", "SQS", "LAMBDA", "CLOUDFORMATION")
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url: bool = False) -> Settings:
     """Read and validate the environment (``os.environ`` unless given)."""
     env = os.environ if env is None else env
+    check_local_sandbox(env)
     prefix = check_secret_prefix(env.get("SECRET_PREFIX", "").strip() or str(p.SECRET_PREFIX.default))
     bus = env.get("EVENT_BUS_NAME", "").strip() or str(p.EVENT_BUS_NAME.default)
     if not _BUS.fullmatch(bus):

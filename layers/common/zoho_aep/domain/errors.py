@@ -128,6 +128,12 @@ class StateReused(BadRequest):
     code = "state-reused"
 
 
+class ConnectLinkInvalid(BadRequest):
+    """A connect link whose signed state is fine but whose other parameters were altered."""
+
+    code = "connect-link-invalid"
+
+
 class LinkTtlInvalid(BadRequest):
     code = "link-ttl-invalid"
 
@@ -476,7 +482,7 @@ class AdobeOrgNotEntitled(AdobeError):
 
 
 class AdobePermissionMissing(AdobeError):
-    """Flow ``2118``/``2121``: the product profile lacks View Sources / Manage Sources."""
+    """Flow ``2118-403``/``2120-403``/``2121-403``: the product profile lacks a permission (View or Manage Sources)."""
 
     code = "aep-permission-missing"
 
@@ -500,7 +506,7 @@ class AdobeSpecRetired(AdobeError):
 
 
 class AdobeNotFound(AdobeError):
-    """Flow ``1101-404``: no such resource in this sandbox."""
+    """Flow ``1101-404`` (``1102-404`` in the sources catalogue): no such resource in this sandbox."""
 
     code = "aep-not-found"
 
@@ -522,7 +528,6 @@ class AdobeConnectionInUse(AdobeError):
     """Flow ``1418-400``: the base connection cannot be deleted while dataflows use it."""
 
     code = "aep-connection-in-use"
-    flow_ids: list[str] = []  # the dataflow ids Adobe named, when it named them
 
 
 class AdobeRequestRefused(AdobeError):
@@ -672,6 +677,13 @@ class RefreshQueueError(ZohoAepError):
     """SQS refused a call of the refresh fan-out."""
 
     code = "refresh-queue-error"
+    retryable = True
+
+
+class AwsUnreachable(ZohoAepError):
+    """The CLI could not reach an AWS endpoint at all (no answer, connection refused)."""
+
+    code = "aws-unreachable"
     retryable = True
 
 

@@ -253,3 +253,23 @@ def build_connect_link(
     challenge = pkce_challenge(verifier) if verifier is not None else None
     url = authorization_url(server, client_id, redirect_uri, scopes, state.sign(state_key), challenge)
     return ConnectLink(url=url, state=state, data_center=data_center or "us")
+
+
+# ---- the stack's connect route: a link is checked before the consent --------------------------
+CONNECT_PATH = "/oauth/connect"
+DATA_CENTER_PARAM = "dc"  # which authorization server the consent starts on (only cn differs)
+
+
+def connect_route_url(callback_url: str, link: ConnectLink) -> str:
+    """The link a person gets: the stack's ``/oauth/connect`` route (beside the callback) with the
+    Zoho consent URL's query, so the stack can say "used" or "expired" before Zoho asks anyone.
+
+    The route checks the query as the callback would and redirects to Zoho's own consent page with
+    the same parameters (``docs/callback.md``); the state stays the one signed here.
+    """
+    # A sibling of the callback (``.../oauth/callback`` -> ``.../oauth/connect``), so a custom domain's
+    # base path is kept.
+    base = callback_url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[0]
+    zoho_query = link.url.split("?", 1)[1]
+    route = CONNECT_PATH.rsplit("/", 1)[1]
+    return f"{base}/{route}?{zoho_query}&{urlencode({DATA_CENTER_PARAM: link.data_center})}"

@@ -3,6 +3,10 @@
 Every error is one line on stderr that says what to do, with a documented exit code:
 0 success, 1 an operation failed (AWS, Zoho or Adobe refused), 2 bad usage or input,
 3 configuration missing or invalid.
+
+Every command that reports takes ``--json`` (one JSON object on stdout instead of the sentences) and
+has a ``--help`` with its description and defaults: :func:`add_command` gives both, so a new
+subcommand is one ``add_command(...)`` call and one ``_cmd_...(args, out)`` function.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import wiring
+from .. import __version__, wiring
 from ..adapters import aws
 from ..adapters.aws import client_errors
 from ..adapters.logs import pin_secret, quiet_libraries
 from ..adapters.secrets import AppSecrets, ConnectionStore
+from ..config import parameters as p
 from ..config.parameters import DEFAULT_ADOBE_SCOPES
 from ..config.settings import Settings, check_callback_url, check_secret_prefix, load_settings, parse_scopes
 from ..domain.connection import (
@@ -43,27 +48,55 @@ from ..domain.connection import (
 from ..domain.credentials import AdobeCredentials
 from ..domain.datacenters import DataCenterTable
 from ..domain.errors import (
+    AdobeError,
+    AdobeSandboxNotFound,
+    AwsUnreachable,
     BadRequest,
     ConfigError,
     ConfirmationRequired,
+    ConnectionNotFound,
     DataCenterUnknown,
     FunctionFailed,
     InputInvalid,
     InputMissing,
     InputUnreadable,
     InvokeFailed,
+    SandboxMismatch,
     StackNotFound,
     StoreError,
     ZohoAepError,
     ZohoUserTokensNearLimit,
 )
-from ..domain.links import DEFAULT_TTL_MINUTES, build_connect_link, check_zoho_org_id
-from ..domain.names import check_connection_name
+from ..domain.links import DEFAULT_TTL_MINUTES, build_connect_link, check_zoho_org_id, connect_route_url
+from ..domain.names import check_connection_name, check_sandbox_name
 from ..usecases.connect import import_self_client
 from ..usecases.credentials import check_adobe_credential
-from ..usecases.disconnect import MAX_RECOVERY_DAYS, MIN_RECOVERY_DAYS, disconnect
+from ..usecases.disconnect import MAX_RECOVERY_DAYS, MIN_RECOVERY_DAYS, DisconnectResult, disconnect
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+
+
+class Output:
+    """What a command reports: sentences for a person, or (``--json``) one JSON object at the end."""
+
+    def __init__(self, as_json: bool = False) -> None:
+        self.as_json = as_json
+        self.data: dict[str, Any] | list[Any] = {}
+
+    def say(self, line: str = "") -> None:
+        if not self.as_json:
+            print(line)
+
+    def warn(self, line: str) -> None:
+        print(line, file=sys.stderr)
+
+    def set(self, **fields: Any) -> None:
+        if isinstance(self.data, dict):
+            self.data.update(fields)
+
+    def finish(self) -> None:
+        if self.as_json:
+            print(json.dumps(self.data, indent=2, sort_keys=True, default=str))
 
 
 # ---- where the settings come from: environment, a deployed stack, flags ---------------------------
@@ -113,7 +146,45 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 # ---- commands ------------------------------------------------------------------------------------
-def _cmd_link(args: argparse.Namespace) -> int:
+def _link_prechecks(settings: Settings, args: argparse.Namespace, out: Output) -> None:
+    """Before anyone consents: the connection's own sandbox, and (with an Adobe credential) that AEP knows it."""
+    store = ConnectionStore(settings.secret_prefix)
+    try:
+        existing = store.get_tags(args.connection)
+    except ConnectionNotFound:
+        existing = None
+    if existing is not None:
+        if store.get(args.connection) is None:  # pending deletion: the store says why
+            raise ConnectionNotFound(f"There is no connection named {args.connection}.")
+        recorded = existing.get(TAG_SANDBOX)
+        if recorded and recorded != args.sandbox:
+            raise SandboxMismatch(
+                f"Connection {args.connection} feeds AEP sandbox {recorded}; a link for {args.sandbox} would be "
+                f"refused after the consent. Use --sandbox {recorded}, or another connection name."
+            )
+    try:
+        AppSecrets(settings.secret_prefix).adobe()
+    except ConfigError:
+        out.warn("note: AEP sandbox not checked: the Adobe credential is not configured yet (zoho-aep configure).")
+        out.set(sandbox_checked=False)
+        return
+    deps = wiring.provision_deps(settings, logging.getLogger("zoho_aep.cli"))
+    try:
+        deps.flow(args.sandbox).check_sandbox()
+    except AdobeSandboxNotFound as exc:
+        raise exc.recast(
+            AdobeSandboxNotFound,
+            f"AEP has no sandbox {args.sandbox} the Adobe credential can see; no link was made. "
+            "Check the name, or add the sandbox to the credential's product profile.",
+        ) from exc
+    except AdobeError as exc:
+        out.warn(f"warning: could not check AEP sandbox {args.sandbox} ({exc.code}); the link works anyway.")
+        out.set(sandbox_checked=False)
+        return
+    out.set(sandbox_checked=True)
+
+
+def _cmd_link(args: argparse.Namespace, out: Output) -> int:
     settings = _settings(args)
     if not settings.callback_url:
         raise ConfigError(
@@ -122,6 +193,8 @@ def _cmd_link(args: argparse.Namespace) -> int:
     if args.data_center is not None and args.data_center not in settings.data_centers:
         known = ", ".join(settings.data_centers)
         raise DataCenterUnknown(f"--data-center must be one of: {known}.")
+    check_connection_name(args.connection)
+    check_sandbox_name(args.sandbox)
     org_id = check_zoho_org_id(args.zoho_org_id) if args.zoho_org_id is not None else None
     secrets = AppSecrets(settings.secret_prefix)
     client = secrets.zoho_client()
@@ -139,14 +212,26 @@ def _cmd_link(args: argparse.Namespace) -> int:
         ttl_minutes=args.ttl_minutes,
         now=time.time(),
     )
+    _link_prechecks(settings, args, out)  # after the flags are known good, before anything is handed out
+    # The link opens the stack's own connect route first: it says "used" or "expired" before the
+    # consent, and only then sends the person on to Zoho (docs/callback.md).
+    url = connect_route_url(settings.callback_url, link)
     expires = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(link.state.expires_at))
     bound = [f"Zoho org {org_id}"] if org_id else []
     bound += [f"data center {args.data_center}"] if args.data_center else []
-    print(f"Connect link for connection '{link.state.connection}' (AEP sandbox '{link.state.sandbox}').")
+    out.set(
+        connection=link.state.connection,
+        sandbox=link.state.sandbox,
+        data_center=args.data_center,
+        zoho_org_id=org_id,
+        expires_at=link.state.expires_at,
+        url=url,
+    )
+    out.say(f"Connect link for connection '{link.state.connection}' (AEP sandbox '{link.state.sandbox}').")
     if bound:
-        print(f"It connects only {' in '.join(bound)}.")
-    print(f"Send it to the Zoho CRM administrator; it works once and expires at {expires}.")
-    print(link.url)
+        out.say(f"It connects only {' in '.join(bound)}.")
+    out.say(f"Send it to the Zoho CRM administrator; it works once and expires at {expires}.")
+    out.say(url)
     return EXIT_OK
 
 
@@ -199,32 +284,38 @@ def status_rows(store: ConnectionStore, now: float) -> list[dict[str, str | int 
     return rows
 
 
-def _cmd_status(args: argparse.Namespace) -> int:
+def _cmd_status(args: argparse.Namespace, out: Output) -> int:
     settings = _settings(args)
+    store = ConnectionStore(settings.secret_prefix)
+    if args.connection:
+        check_connection_name(args.connection)
+        store.get_tags(args.connection)  # connection-not-found when there is none
     now = time.time()
-    rows = status_rows(ConnectionStore(settings.secret_prefix), now)
+    rows = status_rows(store, now)
+    if args.connection:
+        rows = [row for row in rows if row["connection"] == args.connection]
+        if not rows:
+            raise ConnectionNotFound(f"There is no connection named {args.connection}.")
     exports = export_rows(settings, [str(r["connection"]) for r in rows], now)
-    if args.json:
-        detailed = [{**row, "exports": [e for e in exports if e["connection"] == row["connection"]]} for row in rows]
-        print(json.dumps(detailed, indent=2))
-        return EXIT_OK
+    detailed = [{**row, "exports": [e for e in exports if e["connection"] == row["connection"]]} for row in rows]
+    out.data = detailed[0] if args.connection and detailed else detailed
     if not rows:
-        print(f"No connections under {settings.secret_prefix}/connections/ yet. Create one with `zoho-aep link`.")
+        out.say(f"No connections under {settings.secret_prefix}/connections/ yet. Create one with `zoho-aep link`.")
         return EXIT_OK
-    _print_table(rows, STATUS_COLUMNS)
+    _print_table(rows, STATUS_COLUMNS, out)
     if exports:
-        print()
-        _print_table(exports, EXPORT_COLUMNS)
+        out.say()
+        _print_table(exports, EXPORT_COLUMNS, out)
     return EXIT_OK
 
 
-def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], out: Output) -> None:
     table = [[str(row.get(col) if row.get(col) not in (None, "") else "-") for col in columns] for row in rows]
     headers = [c.upper().replace("_", " ") for c in columns]
     widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    out.say("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in table:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        out.say("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 EXPORT_COLUMNS = ("connection", "module", "last_export", "outcome", "records", "deleted", "files", "reason")
@@ -269,8 +360,10 @@ def export_rows(settings: Settings, connections: Sequence[str], now: float) -> l
     return rows
 
 
-def _cmd_import_self_client(args: argparse.Namespace) -> int:
+def _cmd_import_self_client(args: argparse.Namespace, out: Output) -> int:
     settings = _settings(args)
+    if args.data_center not in settings.data_centers:
+        raise DataCenterUnknown(f"--data-center must be one of: {', '.join(settings.data_centers)}.")
     code = args.code
     if code == "-":
         code = sys.stdin.readline().strip()
@@ -283,22 +376,27 @@ def _cmd_import_self_client(args: argparse.Namespace) -> int:
     )
     verb = "re-authorized" if result.reauthorized else "stored"
     org = f"{result.zoho_org_name} ({result.zoho_org_id})" if result.zoho_org_name else result.zoho_org_id
-    print(
+    out.set(
+        connection=result.connection,
+        reauthorized=result.reauthorized,
+        zoho_org_id=result.zoho_org_id,
+        zoho_org_name=result.zoho_org_name,
+        data_center=result.data_center,
+        sandbox=result.sandbox,
+        event_published=result.event_published,
+    )
+    out.say(
         f"Connection '{result.connection}' {verb}: Zoho org {org}, "
         f"data center {result.data_center}, AEP sandbox {result.sandbox}."
     )
     # Provisioning listens on the stack's own bus, where only the stack's functions may put events.
-    print(f"Provision it in AEP: zoho-aep provision {result.connection} --stack STACK.")
+    out.say(f"Provision it in AEP: zoho-aep provision {result.connection} --stack STACK.")
     if not result.event_published:
-        print(
-            "warning: the 'Zoho connection authorized' event was not published; run `zoho-aep provision`.",
-            file=sys.stderr,
-        )
+        out.warn("warning: the 'Zoho connection authorized' event was not published; run `zoho-aep provision`.")
     if result.user_connections >= WARN_CONNECTIONS_PER_ZOHO_USER:
-        print(
+        out.warn(
             f"warning: this Zoho user now holds {result.user_connections} connections; Zoho keeps "
-            f"{ZOHO_REFRESH_TOKENS_PER_USER} refresh tokens per user [{ZohoUserTokensNearLimit.code}].",
-            file=sys.stderr,
+            f"{ZOHO_REFRESH_TOKENS_PER_USER} refresh tokens per user [{ZohoUserTokensNearLimit.code}]."
         )
     return EXIT_OK
 
@@ -372,7 +470,7 @@ def _put(settings: Settings, suffix: str, value: dict[str, Any]) -> None:
         raise StoreError(f"Cannot write {name} ({code or 'no answer'}): {hint}.") from exc
 
 
-def _cmd_configure(args: argparse.Namespace) -> int:
+def _cmd_configure(args: argparse.Namespace, out: Output) -> int:
     settings = _settings(args)
     zoho: dict[str, Any] | None = None
     adobe: AdobeCredentials | None = None
@@ -405,9 +503,10 @@ def _cmd_configure(args: argparse.Namespace) -> int:
         pin_secret(adobe.client_secret)
 
     if adobe is not None and not args.skip_check:
-        print(f"Checking the Adobe credential against {settings.adobe_ims_url} ...")
+        out.say(f"Checking the Adobe credential against {settings.adobe_ims_url} ...")
         check_adobe_credential(settings, adobe)  # raises with a code that names the fix; nothing stored
-        print("Adobe credential works: IMS issued an access token.")
+        out.say("Adobe credential works: IMS issued an access token.")
+        out.set(adobe_checked=True)
     if zoho is not None:
         _put(settings, "zoho-client", zoho)
         extra = (
@@ -415,7 +514,8 @@ def _cmd_configure(args: argparse.Namespace) -> int:
             if "client_secrets" in zoho
             else ""
         )
-        print(f"Stored the Zoho client {zoho['client_id']} in {settings.secret_prefix}/zoho-client{extra}.")
+        out.say(f"Stored the Zoho client {zoho['client_id']} in {settings.secret_prefix}/zoho-client{extra}.")
+        out.set(zoho_client_id=zoho["client_id"], zoho_data_centers=sorted(zoho.get("client_secrets", {})))
     if adobe is not None:
         value = {
             "client_id": adobe.client_id,
@@ -424,16 +524,30 @@ def _cmd_configure(args: argparse.Namespace) -> int:
             "scopes": adobe.scopes,
         }
         _put(settings, "adobe", value)
-        print(f"Stored the Adobe credential for {adobe.org_id} in {settings.secret_prefix}/adobe.")
+        out.say(f"Stored the Adobe credential for {adobe.org_id} in {settings.secret_prefix}/adobe.")
+        out.set(adobe_org_id=adobe.org_id)
     return EXIT_OK
 
 
 # ---- refresh / provision: invoke the deployed functions --------------------------------------------
+# The stack output that names each function, and the variable that can name it instead (a local
+# sandbox's env file sets them; see `make local`).
+FUNCTION_VARIABLES = {
+    "TokenRefreshFunctionName": str(p.REFRESH_FUNCTION.env),
+    "AdobeProvisioningFunctionName": str(p.PROVISIONING_FUNCTION.env),
+}
+
+
 def _function_name(args: argparse.Namespace, output: str) -> str:
     if args.function:
         return str(args.function)
+    variable = FUNCTION_VARIABLES.get(output, "")
+    if not args.stack and os.environ.get(variable, "").strip():
+        return os.environ[variable].strip()
     if not args.stack:
-        raise InputMissing("Name the deployed function: --stack NAME (reads its outputs) or --function NAME.")
+        raise InputMissing(
+            f"Name the deployed function: --stack NAME (reads its outputs), --function NAME, or ${variable}."
+        )
     name = stack_outputs(args.stack).get(output)
     if not name:
         raise StackNotFound(f"Stack {args.stack} has no output {output}; is it a zoho-aep stack?")
@@ -461,15 +575,15 @@ def invoke_function(name: str, payload: dict[str, Any]) -> dict[str, Any]:
     return result if isinstance(result, dict) else {"result": result}
 
 
-def _cmd_refresh(args: argparse.Namespace) -> int:
+def _cmd_refresh(args: argparse.Namespace, out: Output) -> int:
     check_connection_name(args.connection)
     name = _function_name(args, "TokenRefreshFunctionName")
     report = invoke_function(name, {"connections": [args.connection], "force": not args.if_due})
     outcomes = [c for c in report.get("connections", []) if isinstance(c, dict)]
+    out.set(function=name, connection=args.connection, report=report)
     if report.get("status") == "error" or not outcomes:
-        print(
-            f"Refresh did not run for {args.connection}: {report.get('error') or report.get('status')}", file=sys.stderr
-        )
+        out.warn(f"Refresh did not run for {args.connection}: {report.get('error') or report.get('status')}")
+        out.set(ok=False)
         return EXIT_FAILED
     ok = True
     for item in outcomes:
@@ -478,12 +592,13 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
         when = (
             f", token expires {time.strftime('%H:%M:%S UTC', time.gmtime(expires))}" if isinstance(expires, int) else ""
         )
-        print(f"{item.get('connection')}: {item.get('outcome')}{reason}, status {item.get('status') or '-'}{when}")
+        out.say(f"{item.get('connection')}: {item.get('outcome')}{reason}, status {item.get('status') or '-'}{when}")
         ok = ok and item.get("outcome") in ("refreshed", "not-due", "superseded")
+    out.set(ok=ok)
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
+def _cmd_export(args: argparse.Namespace, out: Output) -> int:
     check_connection_name(args.connection)
     payload: dict[str, Any] = {"connection": args.connection, "full": args.full}
     if args.module:
@@ -491,100 +606,165 @@ def _cmd_export(args: argparse.Namespace) -> int:
     name = _function_name(args, "ZohoExportFunctionName")
     report = invoke_function(name, payload)
     exports = [e for e in report.get("exports", []) if isinstance(e, dict)]
+    out.data = report
     if report.get("status") == "error" or not exports:
-        print(
-            f"Export did not run for {args.connection}: {report.get('error') or report.get('status')}", file=sys.stderr
-        )
+        out.warn(f"Export did not run for {args.connection}: {report.get('error') or report.get('status')}")
         return EXIT_FAILED
     ok = True
     for item in exports:
         counts = f"{item.get('records', 0)} records, {item.get('deleted', 0)} deleted, {item.get('files', 0)} files"
         reason = f" ({item['reason']})" if item.get("reason") else ""
         later = " - it goes on by itself" if item.get("outcome") in ("pending", "continues", "deferred") else ""
-        print(f"{item.get('connection')}/{item.get('module')}: {item.get('outcome')}{reason}, {counts}{later}")
+        out.say(f"{item.get('connection')}/{item.get('module')}: {item.get('outcome')}{reason}, {counts}{later}")
         ok = ok and item.get("outcome") != "failed"
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def _cmd_provision(args: argparse.Namespace) -> int:
+def _cmd_provision(args: argparse.Namespace, out: Output) -> int:
     check_connection_name(args.connection)
     name = _function_name(args, "AdobeProvisioningFunctionName")
     result = invoke_function(name, {"connection": args.connection})
+    out.set(function=name, **result)
     if result.get("ok"):
         verb = "created" if result.get("created") else "updated"
         modules = result.get("modules") or []
-        print(
+        out.say(
             f"{args.connection}: AEP base connection {result.get('base_connection_id')} {verb} in sandbox "
             f"{result.get('sandbox')}; AEP sees {len(modules)} Zoho modules."
         )
         return EXIT_OK
     retry = "a retry may help" if result.get("retryable") else "see docs/reference.md, Codes"
-    print(f"{args.connection}: provisioning failed: {result.get('reason_code')} ({retry}).", file=sys.stderr)
+    out.warn(f"{args.connection}: provisioning failed: {result.get('reason_code')} ({retry}).")
     return EXIT_FAILED
 
 
-# ---- disconnect ------------------------------------------------------------------------------------
-def _cmd_disconnect(args: argparse.Namespace) -> int:
+# ---- disconnect, uninstall ---------------------------------------------------------------------------
+def _confirm(args: argparse.Namespace, question: str, expected: str) -> bool:
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        raise ConfirmationRequired("Refusing to go on without confirmation: pass --yes.")
+    return input(f"{question} Type {expected} to confirm: ").strip() == expected
+
+
+def _report_disconnect(result: DisconnectResult, out: Output) -> None:
+    for line in result.removed():
+        out.say(f"  removed: {line}")
+    for line in result.left():
+        (out.warn if result.blocked or not result.secret_deleted else out.say)(f"  left: {line}")
+
+
+def _cmd_disconnect(args: argparse.Namespace, out: Output) -> int:
     settings = _settings(args)
     check_connection_name(args.connection)
     if not MIN_RECOVERY_DAYS <= args.recovery_days <= MAX_RECOVERY_DAYS:
         raise InputInvalid(f"--recovery-days is {MIN_RECOVERY_DAYS} to {MAX_RECOVERY_DAYS}.")
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise ConfirmationRequired("Refusing to disconnect without confirmation: pass --yes.")
-        answer = input(
-            f"Disconnect '{args.connection}': delete its AEP base connection, revoke its Zoho tokens and delete "
-            f"its secret (recoverable for {args.recovery_days} days)? Type the connection name to confirm: "
-        )
-        if answer.strip() != args.connection:
-            print("Not confirmed; nothing changed.", file=sys.stderr)
-            return EXIT_USAGE
+    question = (
+        f"Disconnect '{args.connection}': delete its AEP base connection, revoke its Zoho tokens and delete "
+        f"its secret (recoverable for {args.recovery_days} days)?"
+    )
+    if not _confirm(args, question, args.connection):
+        out.warn("Not confirmed; nothing changed.")
+        return EXIT_USAGE
     logger = logging.getLogger("zoho_aep.cli")
     result = disconnect(
         wiring.provision_deps(settings, logger), args.connection, recovery_days=args.recovery_days, force=args.force
     )
-    for base_id in result.base_connections_deleted:
-        print(f"Deleted AEP base connection {base_id}.")
-    for base_id, flows in result.base_connections_kept.items():
-        used_by = ", ".join(flows) if flows else "dataflows Adobe did not name"
-        print(f"AEP base connection {base_id} is still used by dataflows: {used_by}.", file=sys.stderr)
+    out.data = result.as_dict()
+    out.say(f"Disconnect {args.connection}:")
+    _report_disconnect(result, out)
     if result.blocked and not args.force:
-        print(
-            "Nothing else changed. Delete or move those dataflows in AEP and run disconnect again "
-            "(or pass --force to revoke and delete anyway, leaving the base connection).",
-            file=sys.stderr,
+        out.warn(
+            "Nothing changed: dataflows still use the base connection. Delete or move those dataflows in AEP and "
+            "run disconnect again (or pass --force to revoke and delete anyway, leaving the base connection)."
         )
         return EXIT_FAILED
-    print(f"Revoked {result.zoho_tokens_revoked} Zoho refresh token(s).")
-    if result.zoho_tokens_not_revoked:
-        print(
-            f"warning: {result.zoho_tokens_not_revoked} token(s) could not be revoked; "
-            "remove the app in Zoho's Connected Apps.",
-            file=sys.stderr,
-        )
-    print(
-        f"Secret {settings.secret_prefix}/connections/{args.connection} "
-        f"scheduled for deletion on {result.deletion_date}."
-    )
+    name = f"{settings.secret_prefix}/connections/{args.connection}"
+    out.say(f"Secret {name} scheduled for deletion on {result.deletion_date}.")
     return EXIT_OK
+
+
+def _cmd_uninstall(args: argparse.Namespace, out: Output) -> int:
+    """Disconnect every connection: what ``sam delete`` leaves (the connection secrets, AEP, Zoho's tokens)."""
+    settings = _settings(args)
+    if not MIN_RECOVERY_DAYS <= args.recovery_days <= MAX_RECOVERY_DAYS:
+        raise InputInvalid(f"--recovery-days is {MIN_RECOVERY_DAYS} to {MAX_RECOVERY_DAYS}.")
+    names = [summary.name for summary in ConnectionStore(settings.secret_prefix).list()]
+    question = (
+        f"Uninstall: disconnect all {len(names)} connection(s) under {settings.secret_prefix}/connections/ "
+        "(AEP base connections deleted, Zoho tokens revoked, secrets scheduled for deletion)?"
+    )
+    if names and not _confirm(args, question, settings.secret_prefix):
+        out.warn("Not confirmed; nothing changed.")
+        return EXIT_USAGE
+    deps = wiring.provision_deps(settings, logging.getLogger("zoho_aep.cli"))
+    results: dict[str, Any] = {}
+    failed = []
+    for name in names:
+        out.say(f"Disconnect {name}:")
+        try:
+            result = disconnect(deps, name, recovery_days=args.recovery_days, force=args.force)
+        except ZohoAepError as exc:
+            out.warn(f"  {name}: {exc.message} [{exc.code}]")
+            results[name] = {"error": exc.code}
+            failed.append(name)
+            continue
+        results[name] = result.as_dict()
+        _report_disconnect(result, out)
+        if not result.secret_deleted:
+            failed.append(name)
+    out.data = {"connections": results, "failed": failed, "prefix": settings.secret_prefix}
+    if failed:
+        out.warn(f"Not every connection was removed ({', '.join(failed)}): fix what is said above, then run again.")
+        return EXIT_FAILED
+    out.say(f"No connection secrets are left under {settings.secret_prefix}/connections/.")
+    out.say("Now remove the stack itself: sam delete --stack-name STACK (docs/operations.md, Teardown).")
+    return EXIT_OK
+
+
+def add_command(
+    sub: Any, name: str, func: Any, summary: str, description: str = "", *, reports: bool = True
+) -> argparse.ArgumentParser:
+    """A subcommand with a description, its defaults in ``--help``, and ``--json`` when it reports."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=summary,
+        description=f"{summary[0].upper()}{summary[1:]}. {description}".strip(),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    if reports:
+        parser.add_argument("--json", action="store_true", help="print one JSON object instead of sentences")
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack", help="read CallbackUrl, SecretPrefix, ZohoScopes, EventBusName from this deployed stack"
+    )
+    parser.add_argument("--prefix", help="secret name prefix (default: the stack's, $SECRET_PREFIX or zoho-aep)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zoho-aep",
         description="Connect Zoho CRM orgs to Adobe Experience Platform through a deployed zoho-aep stack.",
-        epilog="Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 3 configuration missing.",
+        epilog="Exit codes: 0 ok, 1 an operation failed, 2 bad usage or input, 3 configuration missing. "
+        "Every command has --help; those that report take --json.",
     )
+    parser.add_argument("--version", action="version", version=f"zoho-aep {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--stack", help="read CallbackUrl, SecretPrefix, ZohoScopes, EventBusName from this deployed stack"
-        )
-        p.add_argument("--prefix", help="secret name prefix (default: the stack's, $SECRET_PREFIX or zoho-aep)")
-
-    link = sub.add_parser("link", help="print a signed connect link for a Zoho admin to open")
-    common(link)
+    link = add_command(
+        sub,
+        "link",
+        _cmd_link,
+        "print a signed connect link for a Zoho admin to open",
+        "The link opens the stack's connect route, which says at once if the link is used or expired, then "
+        "sends the admin to Zoho's consent page. Before making it, the command checks that an existing "
+        "connection keeps its AEP sandbox and, when the Adobe credential is configured, that AEP knows the sandbox.",
+    )
+    _common(link)
     link.add_argument("--connection", required=True, help="connection name: lower-case letters, digits, dashes")
     link.add_argument("--sandbox", required=True, help="the AEP sandbox the connection feeds, e.g. prod")
     link.add_argument(
@@ -595,99 +775,149 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("--ttl-minutes", type=int, default=DEFAULT_TTL_MINUTES, help="how long the link is valid")
     link.add_argument("--callback-url", help="the redirect URI registered with Zoho (default: $CALLBACK_URL)")
     link.add_argument("--scopes", help="comma-separated Zoho scopes (default: $ZOHO_SCOPES or read-only CRM)")
-    link.set_defaults(func=_cmd_link)
 
-    status = sub.add_parser("status", help="one row per connection, from tags only (never reads a token)")
-    common(status)
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.set_defaults(func=_cmd_status)
+    status = add_command(
+        sub,
+        "status",
+        _cmd_status,
+        "one row per connection, from tags only (never reads a token)",
+        "Name a connection for its row alone.",
+    )
+    _common(status)
+    status.add_argument("connection", nargs="?", help="one connection (default: all)")
 
-    self_client = sub.add_parser(
+    self_client = add_command(
+        sub,
         "import-self-client",
-        help="store a connection from a Zoho self-client grant code (made in Zoho's API console)",
-        description="Exchange a grant code generated with a Zoho self client (no redirect URI) and store the "
+        _cmd_import_self_client,
+        "store a connection from a Zoho self-client grant code (made in Zoho's API console)",
+        "Exchange a grant code generated with a Zoho self client (no redirect URI) and store the "
         "connection exactly as the callback would, events included. Pass --code - to read it from stdin.",
     )
-    common(self_client)
+    _common(self_client)
     self_client.add_argument("--connection", required=True, help="connection name")
     self_client.add_argument("--sandbox", required=True, help="the AEP sandbox the connection feeds")
     self_client.add_argument(
         "--data-center", required=True, help=f"the org's Zoho data center: {', '.join(DataCenterTable.builtin())}"
     )
-    self_client.add_argument("--code", required=True, help="the grant code (valid ~2 minutes), or - for stdin")
-    self_client.set_defaults(func=_cmd_import_self_client)
+    self_client.add_argument("--code", required=True, help="the grant code (valid 3 minutes), or - for stdin")
 
-    configure = sub.add_parser(
+    configure = add_command(
+        sub,
         "configure",
-        help="store the Zoho client and the Adobe credential in their secrets (checks the Adobe one first)",
-        description="Prompts without echo, or reads JSON from files or stdin (-): "
+        _cmd_configure,
+        "store the Zoho client and the Adobe credential in their secrets (checks the Adobe one first)",
+        "Prompts without echo, or reads JSON from files or stdin (-): "
         '--zoho-json {"client_id","client_secret","client_secrets":{"eu":...}}; '
         '--adobe-json {"client_id","client_secret","org_id","scopes"}. '
         "With only one of the two, only that one is stored.",
     )
-    common(configure)
+    _common(configure)
     configure.add_argument("--zoho-json", metavar="FILE", help="the Zoho client as JSON (a file, or - for stdin)")
     configure.add_argument("--adobe-json", metavar="FILE", help="the Adobe credential as JSON (a file, or - for stdin)")
     configure.add_argument(
         "--skip-check", action="store_true", help="store the Adobe credential without minting a token"
     )
-    configure.set_defaults(func=_cmd_configure)
 
-    for command, helptext, func in (
-        ("refresh", "refresh one connection's token now, through the deployed refresh function", _cmd_refresh),
+    for command, summary, func, variable in (
+        (
+            "refresh",
+            "refresh one connection's token now, through the deployed refresh function",
+            _cmd_refresh,
+            p.REFRESH_FUNCTION.env,
+        ),
         (
             "provision",
             "create or update one connection's AEP base connection through the deployed function",
             _cmd_provision,
+            p.PROVISIONING_FUNCTION.env,
         ),
     ):
-        cmd = sub.add_parser(command, help=helptext)
+        cmd = add_command(
+            sub,
+            command,
+            func,
+            summary,
+            f"The function is named by --function, by the stack's outputs (--stack), or by ${variable} "
+            "(a local sandbox sets it).",
+        )
         cmd.add_argument("connection", help="connection name")
         cmd.add_argument("--stack", help="the deployed stack (its outputs name the function)")
         cmd.add_argument("--function", help="the function name or ARN, instead of --stack")
         if command == "refresh":
             cmd.add_argument("--if-due", action="store_true", help="refresh only if the token is due (default: force)")
-        cmd.set_defaults(func=func)
 
-    export = sub.add_parser(
+    export = add_command(
+        sub,
         "export",
-        help="export one connection's Zoho modules to the S3 bucket now, through the deployed export function",
-        description="Runs the S3 path's export of one connection now: the modules' records modified since their "
-        "last export (or all of them, with --full), deleted records as tombstones. A Bulk Read job Zoho is still "
-        "running is picked up on its own later.",
+        _cmd_export,
+        "export one connection's Zoho modules to the S3 bucket now, through the deployed export function",
+        "The S3 path's export of one connection: the modules' records modified since their last export (or all "
+        "of them, with --full), deleted records as tombstones. A Bulk Read job Zoho is still running is picked up "
+        "on its own later.",
     )
     export.add_argument("--connection", required=True, help="connection name")
     export.add_argument("--module", action="append", help="a Zoho module API name (repeatable; default: ExportModules)")
     export.add_argument("--full", action="store_true", help="export every record again, not only the changes")
     export.add_argument("--stack", help="the deployed stack (its outputs name the function)")
     export.add_argument("--function", help="the function name or ARN, instead of --stack")
-    export.set_defaults(func=_cmd_export)
 
-    disc = sub.add_parser(
+    disc = add_command(
+        sub,
         "disconnect",
-        help="delete the AEP base connection, revoke the Zoho tokens, schedule the secret's deletion",
+        _cmd_disconnect,
+        "delete the AEP base connection, revoke the Zoho tokens, schedule the secret's deletion",
+        "Says what it removed and what it left. If dataflows still use the base connection it names them and "
+        "changes nothing, unless --force.",
     )
-    common(disc)
+    _common(disc)
     disc.add_argument("connection", help="connection name")
     disc.add_argument("--recovery-days", type=int, default=7, help="days the secret stays recoverable (7-30)")
     disc.add_argument("--force", action="store_true", help="go on even if dataflows still use the base connection")
     disc.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    disc.set_defaults(func=_cmd_disconnect)
+
+    uninstall = add_command(
+        sub,
+        "uninstall",
+        _cmd_uninstall,
+        "disconnect every connection: what `sam delete` leaves behind",
+        "Run it before `sam delete`: it needs the stack's Adobe and Zoho secrets to clean up AEP and revoke "
+        "the Zoho tokens. The connection secrets are scheduled for deletion (recoverable).",
+    )
+    _common(uninstall)
+    uninstall.add_argument("--recovery-days", type=int, default=7, help="days the secrets stay recoverable (7-30)")
+    uninstall.add_argument("--force", action="store_true", help="go on even if dataflows still use a base connection")
+    uninstall.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
+
+
+def _fail(out: Output, exc: ZohoAepError, exit_code: int) -> int:
+    print(f"zoho-aep: {exc.message} [{exc.code}]", file=sys.stderr)
+    if out.as_json:
+        print(json.dumps({"ok": False, "code": exc.code, "message": exc.message}, indent=2, sort_keys=True))
+    return exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     quiet_libraries()  # botocore logs whole secret values at DEBUG, whatever the caller's logging says
+    out = Output(bool(getattr(args, "json", False)))
     try:
-        return int(args.func(args))
-    except ConfigError as exc:
-        print(f"zoho-aep: {exc.message} [{exc.code}]", file=sys.stderr)
-        return EXIT_CONFIG
-    except BadRequest as exc:
-        print(f"zoho-aep: {exc.message} [{exc.code}]", file=sys.stderr)
-        return EXIT_USAGE
+        with aws.interactive():  # a person is waiting: an endpoint that does not answer fails in seconds
+            code = int(args.func(args, out))
     except ZohoAepError as exc:
-        print(f"zoho-aep: {exc.message} [{exc.code}]", file=sys.stderr)
-        return EXIT_FAILED
+        endpoint = aws.unreachable_endpoint(exc)
+        if endpoint is not None:
+            unreachable = AwsUnreachable(
+                f"Could not reach AWS at {endpoint}: check the region, the network and any AWS_ENDPOINT_URL_* "
+                "variable (a local sandbox must be running)."
+            )
+            return _fail(out, unreachable, EXIT_FAILED)
+        if isinstance(exc, ConfigError):
+            return _fail(out, exc, EXIT_CONFIG)
+        if isinstance(exc, BadRequest):
+            return _fail(out, exc, EXIT_USAGE)
+        return _fail(out, exc, EXIT_FAILED)
+    out.finish()
+    return code

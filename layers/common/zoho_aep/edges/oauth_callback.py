@@ -2,6 +2,8 @@
 
 ``GET /health`` answers without reading any secret. ``/oauth/callback`` accepts GET only (others get
 a 405 page), checks the query's size and shape, then hands it to ``usecases.connect``.
+``GET /oauth/connect`` is where connect links lead first: ``usecases.open_link`` checks the link and
+the person is redirected to Zoho's consent page, or shown why the link no longer works.
 Every outcome, good or bad, becomes an HTML page, one structured log line with a stable code, and a
 metric by code.
 """
@@ -23,14 +25,17 @@ from ..domain.errors import (
     ZohoUserTokenLimit,
     ZohoUserTokensNearLimit,
 )
+from ..domain.links import CONNECT_PATH
 from ..usecases.connect import ConnectDeps, ConnectResult, complete_authorization
+from ..usecases.open_link import open_connect_link
 from .lazy import Lazy
-from .pages import Page, error_page, json_answer, success_page
+from .pages import Page, error_page, json_answer, redirect_page, success_page
 
 CALLBACK_PATH = "/oauth/callback"
 HEALTH_PATH = "/health"
 MAX_QUERY_BYTES = 8192
 MAX_QUERY_FIELDS = 32
+LINK_OPENED = "link-opened"  # the outcome of a connect link sent on to Zoho
 
 
 def parse_callback_query(raw: str | None) -> dict[str, str]:
@@ -85,6 +90,8 @@ class CallbackApp:
         method, path = _route(event)
         if path.rstrip("/") == HEALTH_PATH and method in ("GET", "HEAD"):
             return json_answer(200, {"status": "ok"}).as_api_gateway()
+        if path.rstrip("/") == CONNECT_PATH:
+            return self._connect(event, method)
         if path.rstrip("/") != CALLBACK_PATH:
             return self._finish(error_page("not-found", 404), "not-found", {})
         started = time.monotonic()
@@ -145,6 +152,23 @@ class CallbackApp:
                 "limit": MAX_CONNECTIONS_PER_ZOHO_USER,
             },
         )
+
+    def _connect(self, event: Mapping[str, Any], method: str) -> dict[str, Any]:
+        """A connect link: on to Zoho's consent page, or the page that says why not (nothing is written)."""
+        started = time.monotonic()
+        try:
+            if method != "GET":
+                raise MethodNotAllowed("Only GET is accepted here.")
+            params = parse_callback_query(event.get("rawQueryString"))
+            location = open_connect_link(params, self.deps)
+        except ZohoAepError as exc:
+            extra = {"reason": exc.code, "http_status": exc.http_status, "error": exc.message, "route": "connect"}
+            headers = {"Allow": "GET"} if isinstance(exc, MethodNotAllowed) else None
+            return self._finish(error_page(exc.code, exc.http_status, headers), exc.code, extra, started)
+        except Exception:  # the edge: a bug must still end as a page and a log line, never a trace
+            self.logger.exception("connect link failed unexpectedly", extra={"outcome": "internal-error"})
+            return self._finish(error_page("internal-error", 500), "internal-error", {}, started, logged=True)
+        return self._finish(redirect_page(location), LINK_OPENED, {"route": "connect"}, started)
 
     def _finish(
         self,

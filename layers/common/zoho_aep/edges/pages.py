@@ -51,7 +51,12 @@ _TEXT: dict[str, tuple[str, str, str]] = {
     "state-missing": ("Link incomplete", "The request did not come from a zoho-aep connect link.", _FIX_LINK),
     "state-invalid": ("Link damaged", "The connect link's signed state is garbled.", _FIX_LINK),
     "state-signature-invalid": ("Link not valid", "The connect link was not issued by this stack.", _FIX_LINK),
-    "state-expired": ("Link expired", "Connect links are valid for a short time only.", _FIX_LINK),
+    "state-expired": (
+        "Link expired",
+        "Connect links are valid for a short time only, and this one has expired. Nothing was asked of Zoho.",
+        _FIX_LINK,
+    ),
+    "connect-link-invalid": ("Link not valid", "The connect link was changed after it was made.", _FIX_LINK),
     "state-reused": (
         "Link already used",
         "This connect link has already connected the Zoho org. Reloading the page does not connect again.",
@@ -86,7 +91,7 @@ _TEXT: dict[str, tuple[str, str, str]] = {
     ),
     "zoho-code-invalid": (
         "Code expired or used",
-        "Zoho's authorization code was already used or expired (they live about two minutes).",
+        "Zoho's authorization code was already used or expired (it lives three minutes).",
         "Open the connect link again and accept promptly.",
     ),
     "zoho-client-invalid": (
@@ -201,6 +206,12 @@ def success_page(connection: str, org_name: str, org_id: str, data_center: str, 
         "connected",
     )
     return html_page(200, body)
+
+
+def redirect_page(location: str) -> Page:
+    """A 302 to Zoho's consent page. The body never repeats the address (it carries the link's state)."""
+    body = _document("On to Zoho", "ok", ["Taking you to Zoho's consent page."], None)
+    return html_page(302, body, {"Location": location})
 
 
 def json_answer(status: int, payload: dict[str, Any]) -> Page:

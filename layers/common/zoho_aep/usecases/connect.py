@@ -138,7 +138,7 @@ class Grant:
         return cls(state.connection, state.sandbox, state.nonce, state.expires_at, state.zoho_org_id)
 
 
-def _check_existing(current: Connection, grant: Grant, org_id: str | None) -> None:
+def check_existing(current: Connection, grant: Grant, org_id: str | None) -> None:
     if grant.nonce is not None and grant.nonce in current.state_nonces:
         raise StateReused("This connect link was already used.")
     stored_sandbox = current.adobe_sandbox
@@ -154,7 +154,7 @@ def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> Conn
     """Validate the redirect, exchange the code, identify the org and store the connection."""
     now = deps.clock()
     token = params.get("state")
-    state, key = _verified_state(deps, token, now)
+    state, key = verified_state(deps, token, now)
     # Only now, with the signature checked, is the state ours to mask. Anything registered earlier
     # would let anonymous requests mask log lines at will or push secrets out of the registry; the
     # grant code is masked by its key and its shape (adapters.logs).
@@ -181,7 +181,7 @@ def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> Conn
     grant = Grant.from_state(state)
     existing = deps.store.get(state.connection)
     if existing is not None:
-        _check_existing(existing.connection, grant, None)
+        check_existing(existing.connection, grant, None)
 
     # Rotating the state key kills every open link at once: the key was cached (up to 5 minutes), so
     # it is read again before the exchange, and a link signed with a key rotated out is refused.
@@ -200,7 +200,7 @@ def complete_authorization(params: Mapping[str, str], deps: ConnectDeps) -> Conn
     return store_authorization(deps, creds=creds, dc=dc, tokens=tokens, grant=grant, now=now)
 
 
-def _verified_state(deps: ConnectDeps, token: str | None, now: float) -> tuple[LinkState, str]:
+def verified_state(deps: ConnectDeps, token: str | None, now: float) -> tuple[LinkState, str]:
     """The link's state and the key it verified under (the cached one, or one rotated in since).
 
     A signature that fails under the cached key may belong to a link signed after a rotation: the
@@ -229,7 +229,7 @@ def import_self_client(deps: ConnectDeps, *, connection: str, sandbox: str, loca
         raise CodeMissing("A self-client grant code is needed (--code).")
     existing = deps.store.get(grant.connection)
     if existing is not None:
-        _check_existing(existing.connection, grant, None)
+        check_existing(existing.connection, grant, None)
     creds = deps.app_secrets.zoho_client()
     tokens = deps.zoho.exchange_code(dc, creds.client_id, creds.secret_for(dc.location), code.strip(), None)
     return store_authorization(deps, creds=creds, dc=dc, tokens=tokens, grant=grant, now=deps.clock())
@@ -260,7 +260,7 @@ def store_authorization(
 
         def mutate(current: Connection | None) -> Connection:
             if current is not None:
-                _check_existing(current, grant, org.id)
+                check_existing(current, grant, org.id)
             value = record_consent(
                 current,
                 connection=grant.connection,

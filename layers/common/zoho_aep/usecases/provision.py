@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..adapters.adobe.flow import ZOHO_CRM_SPEC_ID, BaseConnection, ConnectionRef, FlowServiceClient
+from ..adapters.adobe.flow import PATCH_OP, ZOHO_CRM_SPEC_ID, BaseConnection, ConnectionRef, FlowServiceClient
 from ..adapters.events import EventPublisher, publish_or_log
 from ..adapters.secrets import AppSecrets, ConnectionStore
 from ..adapters.zoho.oauth import ZohoOAuthClient
@@ -413,7 +413,7 @@ def _create_or_update(
         adopted = existing is not None
     if existing is None:
         return _Written(_create(flow, name, body), created=True, adopted=False)
-    operations = [{"op": "replace", "path": "/auth/params", "value": body["auth"]["params"]}]
+    operations = [{"op": PATCH_OP, "path": "/auth/params", "value": body["auth"]["params"]}]
     try:
         return _Written(_patch(flow, existing, operations), created=False, adopted=adopted)
     except AdobePatchRefused:

@@ -8,6 +8,15 @@ sandbox is bound when the client is made and is required: without the header Ado
 error shapes, the gateway's ``{"error_code", "message"}`` and Flow Service's
 ``{"type": ".../FLOW-1404-412", "report": {"request-id"}}``, become typed errors carrying Adobe's
 code and request id.
+
+Classification is by the whole code, never its number alone: Adobe's two error catalogues reuse
+numbers with other meanings (``1101-404`` "not found" in the Flow Service catalogue, ``1101-500``
+"internal error" in the sources catalogue; ``1102`` the other way round), so a code counts only
+with its HTTP part, and only when that part is the answer's status. Anything else is typed by the
+status alone.
+
+Where Adobe's OpenAPI spec and its tutorials disagree, the client sends what the tutorials show
+(they are what Adobe's own examples and users run); :data:`SPEC_VS_TUTORIALS` lists each case.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from ...domain.credentials import AdobeCredentials
 from ...domain.errors import (
@@ -45,8 +54,25 @@ FLOW_PATH = "/data/foundation/flowservice"
 ZOHO_CRM_SPEC_ID = "929e4450-0237-4ed2-9404-b7e1e0a00309"
 TOKEN_INVALID = "401013"  # noqa: S105  # nosec B105  # a gateway error code, not a secret
 MAX_LIST_PAGES = 50
+# Ids per ``property=...==a,b`` filter (values in one filter are ORed): keeps every URL short.
+IDS_PER_FILTER = 20
 
-# Codes Adobe documents; the key is the code's number (Flow codes are "NNNN-HTTP").
+# Where the spec (flow-service.yaml) and the tutorials disagree, and what this client sends.
+PATCH_OP = "replace"  # the JSON-Patch op of a connection update
+EXPLORE_ROOT = "root"  # explore's objectType for the top level
+SPEC_VS_TUTORIALS: dict[str, tuple[str, str, str]] = {
+    # what: (the spec says, the tutorials show, the client sends)
+    "PATCH body op": ("PatchInstruction.op enum ADD|REPLACE|REMOVE", 'lower case: "op": "replace"', PATCH_OP),
+    "explore objectType": ("enum ROOT|TABLE|FILE|FOLDER|REST", "objectType=root", EXPLORE_ROOT),
+    "trailing slash": (
+        "DELETE is declared on /connections/{id}/ (with a slash), GET and PATCH on /connections/{id}",
+        "DELETE /connections/{id}",
+        "/connections/{id}",
+    ),
+}
+
+# Codes Adobe documents. Gateway codes are six digits whose first three are the HTTP status;
+# Flow codes are "NNNN-HTTP", keyed here by the whole code.
 _GATEWAY_ERRORS: dict[str, type[AdobeError]] = {
     TOKEN_INVALID: AdobeTokenRejected,
     "403010": AdobeTokenRejected,
@@ -56,20 +82,27 @@ _GATEWAY_ERRORS: dict[str, type[AdobeError]] = {
     "403027": AdobeOrgNotEntitled,
 }
 _FLOW_ERRORS: dict[str, type[AdobeError]] = {
-    "1101": AdobeNotFound,
-    "1102": AdobeUnavailable,
-    "1103": AdobeUnavailable,
-    "1104": AdobeUnavailable,
-    "1404": AdobeEtagMismatch,
-    "1413": AdobeSpecInvalid,
-    "1418": AdobeConnectionInUse,
-    "2100": AdobeSandboxNotFound,
-    "2101": AdobeSandboxNotFound,
-    "2118": AdobePermissionMissing,
-    "2121": AdobePermissionMissing,
+    # flow-service-errors.md
+    "1101-404": AdobeNotFound,
+    "1102-500": AdobeUnavailable,
+    "1103-503": AdobeUnavailable,
+    "1104-504": AdobeUnavailable,
+    "1404-412": AdobeEtagMismatch,
+    "1413-400": AdobeSpecInvalid,
+    "1418-400": AdobeConnectionInUse,
+    "2100-404": AdobeSandboxNotFound,
+    "2101-404": AdobeSandboxNotFound,
+    "2118-403": AdobePermissionMissing,
+    "2120-403": AdobePermissionMissing,
+    "2121-403": AdobePermissionMissing,
+    # sources-errors.md: the same numbers, other meanings
+    "1101-500": AdobeUnavailable,
+    "1102-404": AdobeNotFound,
+    "1402-500": AdobeUnavailable,
+    "1400-500": AdobeUnavailable,
 }
 # Only meaningful as an answer to PATCH: "this connector cannot be updated in place".
-_PATCH_REFUSED = frozenset({"1300", "1445"})
+_PATCH_REFUSED = frozenset({"1300-400", "1445-400"})
 
 _SAFE_CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")  # matched whole (fullmatch), like every pattern here
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
@@ -120,9 +153,6 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
-
-
 def _safe(value: Any, pattern: re.Pattern[str]) -> str | None:
     return value if isinstance(value, str) and pattern.fullmatch(value) else None
 
@@ -136,7 +166,8 @@ def adobe_error(response: HttpResponse, method: str, what: str) -> AdobeError:
     if isinstance(body, dict):
         if "error_code" in body:  # the API gateway's shape
             adobe_code = _safe(str(body["error_code"]), _SAFE_CODE)
-            kind = _GATEWAY_ERRORS.get(adobe_code or "")
+            if adobe_code and adobe_code[:3] == str(response.status):
+                kind = _GATEWAY_ERRORS.get(adobe_code)
         else:  # Flow Service's shape: the code is the tail of "type" (".../FLOW-1404-412")
             type_uri = body.get("type")
             if isinstance(type_uri, str) and "FLOW-" in type_uri:
@@ -145,9 +176,10 @@ def adobe_error(response: HttpResponse, method: str, what: str) -> AdobeError:
             report = body.get("report")
             if isinstance(report, dict):
                 request_id = _safe(report.get("request-id"), _SAFE_REQUEST_ID) or request_id
-            number = (adobe_code or "").split("-", 1)[0]
-            patch_refused = method == "PATCH" and number in _PATCH_REFUSED
-            kind = AdobePatchRefused if patch_refused else _FLOW_ERRORS.get(number)
+            # A code counts only with the HTTP part that is the answer's status (see the module doc).
+            known = adobe_code if adobe_code and adobe_code.rsplit("-", 1)[-1] == str(response.status) else ""
+            patch_refused = method == "PATCH" and known in _PATCH_REFUSED
+            kind = AdobePatchRefused if patch_refused else _FLOW_ERRORS.get(known)
     if kind is None:
         if response.status == 429:
             kind = AdobeThrottled
@@ -158,14 +190,11 @@ def adobe_error(response: HttpResponse, method: str, what: str) -> AdobeError:
         else:
             kind = AdobeRequestRefused
     label = adobe_code or f"HTTP {response.status}"
-    error = kind(
+    # Adobe's 1418 text names only the base connection, never the dataflows: disconnect looks them
+    # up itself (FlowServiceClient.flows_using).
+    return kind(
         f"Adobe refused {what} ({label}).", adobe_code=adobe_code, request_id=request_id, status=response.status
     )
-    if isinstance(error, AdobeConnectionInUse) and isinstance(body, dict):
-        # Only ids are taken from Adobe's text: which dataflows block the delete, nothing else.
-        text = " ".join(str(body.get(k, "")) for k in ("errorMessage", "message", "detail", "title"))
-        error.flow_ids = sorted(set(_UUID.findall(text)))
-    return error
 
 
 class FlowServiceClient:
@@ -198,21 +227,40 @@ class FlowServiceClient:
 
     def list_connections(self, properties: Sequence[str] = ()) -> list[BaseConnection]:
         """``GET /connections`` filtered by ``property`` expressions (ANDed), following every page."""
-        params: list[tuple[str, str]] | None = [("property", p) for p in properties]
-        path: str | None = "/connections"
-        found: list[BaseConnection] = []
-        pages = 0
-        while path is not None:
-            if pages == MAX_LIST_PAGES:
-                raise AdobeResponseInvalid(f"Flow Service's connection list ran past {MAX_LIST_PAGES} pages.")
-            pages += 1
-            body = self._call("GET", path, params=params, what="the connection list").json_or_none()
-            items = body.get("items") if isinstance(body, dict) else None
-            if not isinstance(items, list):
-                raise AdobeResponseInvalid("Flow Service answered the connection list without items.")
-            found.extend(BaseConnection.from_record(item) for item in items)
-            path, params = self._next_page(body), None  # the next link carries the filters itself
-        return found
+        items = self._list("/connections", properties, "the connection list")
+        return [BaseConnection.from_record(item) for item in items]
+
+    def list_source_connections(self, properties: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """``GET /sourceConnections`` filtered by ``property`` expressions, every page."""
+        return self._list("/sourceConnections", properties, "the source connection list")
+
+    def list_flows(self, properties: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """``GET /flows`` filtered by ``property`` expressions, every page."""
+        return self._list("/flows", properties, "the dataflow list")
+
+    def flows_using(self, base_connection_id: str) -> list[str]:
+        """The ids of the dataflows that use ``base_connection_id`` (what blocks its delete, ``1418``).
+
+        Adobe's ``1418`` message names only the base connection, so they are looked up, in the two
+        steps Adobe documents (sort-and-filter.md): the source connections on the base connection
+        (``baseConnectionId`` is filterable there), then the flows that read any of them. The flow
+        filter needs the array form ``sourceConnectionIds[]==a,b``; a flow has no
+        ``baseConnectionId`` of its own to filter on, and the one-call filter on
+        ``inheritedAttributes.sourceConnections[].baseConnection.id`` is not documented.
+        """
+        sources = self.list_source_connections([f"baseConnectionId=={base_connection_id}"])
+        source_ids = sorted({str(s["id"]) for s in sources if isinstance(s.get("id"), str) and s["id"]})
+        flows: set[str] = set()
+        for start in range(0, len(source_ids), IDS_PER_FILTER):
+            chunk = ",".join(source_ids[start : start + IDS_PER_FILTER])
+            for flow in self.list_flows([f"sourceConnectionIds[]=={chunk}"]):
+                if isinstance(flow.get("id"), str) and flow["id"]:
+                    flows.add(flow["id"])
+        return sorted(flows)
+
+    def check_sandbox(self) -> None:
+        """One cheap read in this sandbox: raises :class:`AdobeSandboxNotFound` when Adobe does not know it."""
+        self._call("GET", "/connections", params=[("limit", "1")], what="the sandbox check")
 
     def find_connections(self, spec_id: str, name: str) -> list[BaseConnection]:
         """The base connections of ``spec_id`` called ``name`` in this sandbox, oldest first."""
@@ -258,7 +306,7 @@ class FlowServiceClient:
         body = self._call(
             "GET",
             f"/connections/{_segment(connection_id)}/explore",
-            params=[("objectType", "root")],
+            params=[("objectType", EXPLORE_ROOT)],
             what="the connection explore",
         ).json_or_none()
         if not isinstance(body, list):
@@ -308,8 +356,34 @@ class FlowServiceClient:
             raise error
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    def _next_page(self, body: Mapping[str, Any]) -> str | None:
-        """The next page's path below the Flow Service base, only when it stays on the Platform host."""
+    def _list(self, path: str, properties: Sequence[str], what: str) -> list[dict[str, Any]]:
+        """Every item of a list endpoint, following ``_links.next`` (the filters ride in the link)."""
+        params: list[tuple[str, str]] | None = [("property", p) for p in properties]
+        page: tuple[str, list[tuple[str, str]] | None] | None = (path, params)
+        found: list[dict[str, Any]] = []
+        pages = 0
+        while page is not None:
+            if pages == MAX_LIST_PAGES:
+                raise AdobeResponseInvalid(f"Flow Service's list ran past {MAX_LIST_PAGES} pages ({what}).")
+            pages += 1
+            body = self._call("GET", page[0], params=page[1], what=what).json_or_none()
+            items = body.get("items") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise AdobeResponseInvalid(f"Flow Service answered {what} without items.")
+            if not all(isinstance(item, dict) for item in items):
+                raise AdobeResponseInvalid(f"Flow Service answered {what} with an item that is not an object.")
+            found.extend(items)
+            page = self._next_page(body, path)
+        return found
+
+    def _next_page(self, body: Mapping[str, Any], listed: str) -> tuple[str, list[tuple[str, str]]] | None:
+        """The next page of the list at ``listed``: its path below the Flow Service base and its query.
+
+        Adobe documents three forms of ``_links.next.href``: relative to the service, as the spec
+        shows (``/connections?continuationToken=...``), the full path
+        (``/data/foundation/flowservice/connections?...``), and an absolute URL on the Platform
+        host. Each must name the same list; any other host, or another path, is refused.
+        """
         links = body.get("_links")
         nxt = links.get("next") if isinstance(links, dict) else None
         href = nxt.get("href") if isinstance(nxt, dict) else None
@@ -317,12 +391,14 @@ class FlowServiceClient:
             return None
         parts = urlsplit(href)
         if parts.scheme or parts.netloc:
-            if f"{parts.scheme}://{parts.netloc}" != self.origin:
+            if f"{parts.scheme}://{parts.netloc}".lower() != self.origin.lower():
                 raise AdobeResponseInvalid("Flow Service's next page points to another host.")
-            href = href[len(self.origin) :]
-        if not href.startswith(FLOW_PATH + "/"):
-            raise AdobeResponseInvalid("Flow Service's next page points outside the Flow Service API.")
-        return href[len(FLOW_PATH) :]
+            if not parts.path.startswith(FLOW_PATH + "/"):
+                raise AdobeResponseInvalid("Flow Service's next page points outside the Flow Service API.")
+        path = parts.path[len(FLOW_PATH) :] if parts.path.startswith(FLOW_PATH + "/") else parts.path
+        if path.rstrip("/") != listed or parts.fragment:
+            raise AdobeResponseInvalid("Flow Service's next page points outside the list being read.")
+        return listed, parse_qsl(parts.query, keep_blank_values=True)
 
     def _ref(self, response: HttpResponse, what: str) -> ConnectionRef:
         body = response.json_or_none()

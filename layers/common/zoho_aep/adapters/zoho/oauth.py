@@ -14,6 +14,7 @@ center they belong to (callers pass a :class:`DataCenter` or a stored accounts s
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -127,7 +128,8 @@ class ZohoOAuthClient:
                 "Zoho issued no refresh token: the link must ask for offline access and a forced consent."
             )
         if tokens.api_domain is not None and not dc.allows_api_domain(tokens.api_domain):
-            self.revoke(dc.accounts_url, tokens.refresh_token)
+            with contextlib.suppress(ZohoUnavailable, ZohoResponseInvalid):  # the refusal is what matters
+                self.revoke(dc.accounts_url, tokens.refresh_token)
             raise ZohoApiDomainInvalid("Zoho named an API host outside the data center; the token was revoked.")
         if tokens.api_domain is None:
             tokens = TokenSet(
@@ -146,7 +148,9 @@ class ZohoOAuthClient:
         return self._token_call(accounts_url, form, refreshing=True)
 
     def revoke(self, accounts_url: str, refresh_token: str) -> bool:
-        """Revoke a refresh token (and its access tokens). True when Zoho confirmed it."""
+        """Revoke a refresh token (and its access tokens). True when Zoho confirmed it, False when Zoho
+        answered that it would not (unknown, already revoked). An answer that says neither raises
+        ``ZohoResponseInvalid``: the token may still be live, so callers must keep it to try again."""
         try:
             response = self.http.request("POST", f"{accounts_url}/oauth/v2/token/revoke", data={"token": refresh_token})
         except UpstreamUnavailable as exc:
@@ -154,7 +158,9 @@ class ZohoOAuthClient:
         body = response.json_or_none()
         if response.status >= 500:
             raise ZohoUnavailable(f"Zoho answered the revocation with HTTP {response.status}.")
-        return isinstance(body, dict) and body.get("status") == "success"
+        if not isinstance(body, dict):
+            raise ZohoResponseInvalid("Zoho's answer to the revocation could not be read.")
+        return body.get("status") == "success"
 
     def _token_call(self, accounts_url: str, form: dict[str, str], *, refreshing: bool) -> TokenSet:
         try:
