@@ -548,6 +548,18 @@ class AdobeVerificationFailed(AdobeError):
     code = "aep-verification-failed"
 
 
+class AdobeTitleTaken(AdobeError):
+    """Schema Registry ``XDM-1521-400``: a resource of another kind (or not ours) already has this title."""
+
+    code = "aep-title-taken"
+
+
+class AdobeSchemaChangeRefused(AdobeError):
+    """Schema Registry refused a change to a schema in use (only additive changes are allowed)."""
+
+    code = "aep-schema-change-refused"
+
+
 # ---- provisioning ---------------------------------------------------------------------------------
 class ProvisioningInProgress(ZohoAepError):
     """Another run holds this connection's provisioning claim; the retry will find its result."""
@@ -658,6 +670,51 @@ class ExportStateInvalid(ZohoAepError):
     """A unit's state object cannot be read (delete it to export the module afresh)."""
 
     code = "export-state-invalid"
+
+
+class AepStateInvalid(ZohoAepError):
+    """A connection's AEP state object (``state/{connection}/_aep.json``) cannot be read."""
+
+    code = "aep-state-invalid"
+
+
+class AepPathUnavailable(ZohoAepError):
+    """The chosen path cannot be taken: the native Zoho source is retired, or the S3 path is not deployed."""
+
+    code = "aep-path-unavailable"
+
+
+class AepBatchBudgetExceeded(ZohoAepError):
+    """The S3 path's dataflows would make more runs a day in the sandbox than AEP's batch guardrail allows."""
+
+    code = "aep-batch-budget-exceeded"
+
+
+class AepRunFailed(ZohoAepError):
+    """An AEP dataflow run over the exported files failed."""
+
+    code = "aep-run-failed"
+    retryable = True
+
+
+class AepRowErrors(ZohoAepError):
+    """An AEP dataflow run refused more rows than ``AepRowErrorThreshold`` allows."""
+
+    code = "aep-row-errors"
+    retryable = True
+
+
+class AepReaderKeyMissing(ConfigError):
+    """The AEP reader's access key (``{prefix}/aep-s3-reader``) is not there yet: its first rotation makes it."""
+
+    code = "aep-reader-key-missing"
+
+
+class AepReaderKeyRejected(ZohoAepError):
+    """AEP could not read the export folder with the reader's key (its connection test failed)."""
+
+    code = "aep-reader-key-rejected"
+    retryable = True
 
 
 class ExportNotConfigured(ConfigError):
