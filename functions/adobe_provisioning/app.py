@@ -19,7 +19,7 @@ SETTINGS = load_settings()
 logger = get_logger("adobe-provisioning")
 metrics = get_metrics("adobe-provisioning")
 app = ProvisioningApp(
-    lambda: wiring.provision_deps(SETTINGS, logger),
+    lambda: wiring.path_deps(SETTINGS, logger),
     logger=logger,
     on_outcome=lambda outcome, failed: record_outcome(metrics, "Provisioning", outcome, failed=failed),
 )

@@ -23,6 +23,7 @@ from tests.support.fakes import LambdaContext
 from zoho_aep.domain import events as ev
 from zoho_aep.domain.errors import ProvisioningWillRetry
 from zoho_aep.edges.adobe_provisioning import ProvisioningApp, parse_trigger
+from zoho_aep.usecases.aep_path import PathDeps
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTHORIZED_EVENT = json.loads((ROOT / "events/adobe_provisioning_event.json").read_text())
@@ -30,7 +31,7 @@ MANUAL_EVENT = json.loads((ROOT / "events/adobe_provisioning_manual.json").read_
 
 
 def app(bench: Bench) -> ProvisioningApp:
-    return ProvisioningApp(lambda: bench.deps, logger=bench.logger)
+    return ProvisioningApp(lambda: PathDeps(bench.deps), logger=bench.logger)
 
 
 def never_built() -> Any:
@@ -39,11 +40,11 @@ def never_built() -> Any:
 
 # ---- input --------------------------------------------------------------------------------------------
 def test_the_authorized_event_names_the_connection() -> None:
-    assert parse_trigger(AUTHORIZED_EVENT) == "acme"
+    assert parse_trigger(AUTHORIZED_EVENT) == ("acme", None)
 
 
 def test_a_direct_invoke_names_the_connection() -> None:
-    assert parse_trigger(MANUAL_EVENT) == "acme"
+    assert parse_trigger(MANUAL_EVENT) == ("acme", None)
 
 
 @pytest.mark.parametrize(

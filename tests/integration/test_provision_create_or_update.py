@@ -29,7 +29,8 @@ from zoho_aep.domain.connection import (
     TAG_SUPERSEDED,
 )
 from zoho_aep.domain.errors import AdobeUnavailable, StoreError
-from zoho_aep.usecases.provision import CLAIM_SECONDS, etag_tag_value
+from zoho_aep.usecases.claims import CLAIM_SECONDS
+from zoho_aep.usecases.provision import etag_tag_value
 from zoho_aep.wiring import CALLBACK_POLICY
 
 REVOKE_PATH = "/oauth/v2/token/revoke"

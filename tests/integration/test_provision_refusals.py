@@ -34,13 +34,14 @@ from zoho_aep.domain.connection import (
 )
 from zoho_aep.domain.errors import ProvisioningWillRetry
 from zoho_aep.edges.adobe_provisioning import ProvisioningApp
+from zoho_aep.usecases.aep_path import PathDeps
 from zoho_aep.wiring import ADOBE_POLICY
 
 SPEC_PATH = FLOW_PREFIX + "/connectionSpecs"
 
 
 def app(bench: Bench) -> ProvisioningApp:
-    return ProvisioningApp(lambda: bench.deps, logger=bench.logger)
+    return ProvisioningApp(lambda: PathDeps(bench.deps), logger=bench.logger)
 
 
 def assert_failed_for_good(bench: Bench, reason: str) -> None:

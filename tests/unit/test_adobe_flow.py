@@ -16,8 +16,9 @@ from tests.support.aep import (  # noqa: F401
     adobe_fixture,
 )
 from tests.support.fakes import FakeClock
-from zoho_aep.adapters.adobe.flow import ZOHO_CRM_SPEC_ID, FlowServiceClient, adobe_error
+from zoho_aep.adapters.adobe.flow import ZOHO_CRM_SPEC_ID, FlowServiceClient
 from zoho_aep.adapters.adobe.ims import ImsTokenProvider
+from zoho_aep.adapters.adobe.platform import adobe_error
 from zoho_aep.adapters.http import HttpClient, HttpResponse
 from zoho_aep.domain.credentials import AdobeCredentials
 from zoho_aep.domain.errors import (

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from zoho_aep.adapters.adobe import flow
+from zoho_aep.adapters.adobe import platform
 from zoho_aep.adapters.zoho.oauth import _is_throttling
 from zoho_aep.config.settings import check_secret_prefix, load_settings, parse_scopes
 from zoho_aep.domain.errors import ConfigError, InvalidConnectionName, InvalidSandboxName, is_valid_code
@@ -52,7 +52,7 @@ def _bus(value: str) -> object:
 
 
 def _pattern(pattern: re.Pattern[str]) -> Callable[[str], object]:
-    return lambda value: flow._safe(value, pattern)
+    return lambda value: platform._safe(value, pattern)
 
 
 # Each check, as "what it keeps of a value (None: refused)", with values it must accept. Settings read
@@ -65,8 +65,8 @@ CHECKS: dict[str, tuple[Callable[[str], object], list[str]]] = {
     "event bus": (_bus, ["default", "zoho-aep-lifecycle"]),
     "error code": (lambda v: v if is_valid_code(v) else None, ["zoho-consent-revoked", "connected"]),
     "listed tag key": (lambda v: v if _is_tag(v, "x") else None, ["zoho-aep:status", "aep:etag"]),
-    "Adobe error code": (_pattern(flow._SAFE_CODE), ["401013", "FLOW-1404"]),
-    "Adobe request id": (_pattern(flow._SAFE_REQUEST_ID), ["abc-123", "req:1.2"]),
+    "Adobe error code": (_pattern(platform._SAFE_CODE), ["401013", "FLOW-1404"]),
+    "Adobe request id": (_pattern(platform._SAFE_REQUEST_ID), ["abc-123", "req:1.2"]),
     "etag kept in a tag": (
         lambda v: v if etag_tag_value(f'"{v}"') == v else None,
         ["600290fc-0000-0200-0000-6406a4b40000"],

@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .adapters.adobe.catalog import CatalogClient
+from .adapters.adobe.dataflows import DataflowClient
+from .adapters.adobe.dataprep import DataPrepClient
 from .adapters.adobe.flow import FlowServiceClient
 from .adapters.adobe.ims import ImsTokenProvider
+from .adapters.adobe.registry import SchemaRegistryClient
 from .adapters.events import EventBridgePublisher
 from .adapters.http import HttpClient, RetryPolicy
 from .adapters.s3 import ExportBucket
@@ -18,12 +22,14 @@ from .config.settings import Settings
 from .domain.callbacks import callback_url
 from .domain.errors import ExportNotConfigured
 from .domain.export import ExportUnit
+from .usecases.aep_path import PathDeps
 from .usecases.connect import ConnectDeps
 from .usecases.export.callback import BulkCallbackDeps
 from .usecases.export.deps import ExportDeps
 from .usecases.provision import ProvisionDeps
 from .usecases.refresh.deps import RefreshDeps
 from .usecases.refresh.planner import FanOut
+from .usecases.s3_source.deps import AepApis, S3SourceDeps
 
 # The callback answers a person through API Gateway, which gives up after 29 s: each Zoho call gets
 # at most three short attempts within 9 s, so exchange + org lookup + a revoke fit comfortably.
@@ -118,6 +124,51 @@ def provision_deps(settings: Settings, logger: Any) -> ProvisionDeps:
         events=EventBridgePublisher(settings.event_bus_name),
         logger=logger,
     )
+
+
+def s3_source_deps(settings: Settings, logger: Any, native: ProvisionDeps | None = None) -> S3SourceDeps:
+    """The S3 path's AEP side: the four Platform APIs per sandbox, the export bucket, Zoho's fields."""
+    if not settings.export_bucket:
+        raise ExportNotConfigured("EXPORT_BUCKET: not set; the S3 path needs the stack's export bucket")
+    native = native or provision_deps(settings, logger)
+    adobe_http = HttpClient(ADOBE_POLICY)
+    ims = ImsTokenProvider(adobe_http, settings.adobe_ims_url, native.app_secrets.adobe)
+
+    def aep(sandbox: str) -> AepApis:
+        parts = (adobe_http, settings.adobe_platform_url, ims, native.app_secrets.adobe, sandbox)
+        return AepApis(
+            DataflowClient(*parts), SchemaRegistryClient(*parts), CatalogClient(*parts), DataPrepClient(*parts)
+        )
+
+    refresh = refresh_deps(settings, logger=logger)
+    refresh.fanout = None  # a token refresh here is one connection's, in this invocation
+    return S3SourceDeps(
+        settings=settings,
+        store=native.store,
+        app_secrets=native.app_secrets,
+        refresh=refresh,
+        crm=ZohoCrmClient(HttpClient(REFRESH_POLICY)),
+        bucket=ExportBucket(settings.export_bucket),
+        aep=aep,
+        events=native.events,
+        logger=logger,
+        service_url=settings.aep_s3_service_url,
+    )
+
+
+def path_deps(settings: Settings, logger: Any) -> PathDeps:
+    """Provisioning along either path; the S3 path's adapters only where the stack has its bucket."""
+    native = provision_deps(settings, logger)
+    if not settings.export_bucket:
+        return PathDeps(native)
+    built: list[S3SourceDeps] = []
+
+    def s3() -> S3SourceDeps:
+        if not built:
+            built.append(s3_source_deps(settings, logger, native))
+        return built[0]
+
+    return PathDeps(native, s3)
 
 
 def export_deps(settings: Settings, logger: Any) -> ExportDeps:

@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..domain.errors import ExportStateConflict, ExportStorageError
-from ..domain.export import ExportState, ExportUnit, OrgGate, org_state_key
+from ..domain.aep import AEP_STATE_FILE, AepState, aep_state_key
+from ..domain.errors import AepStateInvalid, ExportStateConflict, ExportStorageError
+from ..domain.export import STATE_PREFIX, ExportState, ExportUnit, OrgGate, org_state_key
 from . import aws
 from .aws import AwsAdapter, client_errors
 
@@ -157,6 +158,39 @@ class ExportBucket(AwsAdapter):
         return self._update(
             org_state_key(connection), lambda raw: OrgGate.from_value(connection, raw), OrgGate.to_value, mutate
         )
+
+    # ---- the S3 path's AEP side (``state/{connection}/_aep.json``) ---------------------------
+    def read_aep_state(self, connection: str) -> AepState | None:
+        raw, _, _ = self._read(aep_state_key(connection))
+        return None if raw is None else AepState.from_value(connection, raw)
+
+    def update_aep_state(
+        self, connection: str, mutate: Callable[[AepState | None], AepState | None]
+    ) -> AepState | None:
+        """Compare-and-swap what the product recorded of a connection's AEP objects."""
+        return self._update(
+            aep_state_key(connection), lambda raw: AepState.from_value(connection, raw), AepState.to_value, mutate
+        )
+
+    def delete_aep_state(self, connection: str) -> None:
+        self._known.pop(aep_state_key(connection), None)
+        self.delete(aep_state_key(connection))
+
+    def aep_states(self) -> list[AepState]:
+        """Every connection's AEP state (the batch budget counts a sandbox's flows; rotation finds base
+        connections). One that cannot be read is skipped: it is reported where it is used."""
+        found: list[AepState] = []
+        for item in self.objects(f"{STATE_PREFIX}/"):
+            parts = item.key.split("/")
+            if len(parts) != 3 or parts[2] != AEP_STATE_FILE:
+                continue
+            try:
+                state = self.read_aep_state(parts[1])
+            except AepStateInvalid:
+                continue
+            if state is not None:
+                found.append(state)
+        return found
 
     def states(self, connection: str) -> list[ExportState]:
         """Every unit state of one connection (what ``zoho-aep status`` shows)."""

@@ -22,9 +22,10 @@ from typing import Any
 
 from ..config.parameters import DEFAULT_ADOBE_SCOPES
 from ..domain.connection import Connection, ConnectionSummary
-from ..domain.credentials import AdobeCredentials, ZohoClientCredentials
+from ..domain.credentials import AdobeCredentials, ReaderKey, ZohoClientCredentials
 from ..domain.errors import (
     AdobeCredentialNotConfigured,
+    AepReaderKeyMissing,
     AppSecretMissing,
     ConfigError,
     ConnectionCorrupt,
@@ -40,6 +41,8 @@ from ..domain.names import check_connection_name
 from . import aws
 from .aws import AwsAdapter, client_errors
 from .logs import pin_secret, register_secret
+
+READER_SECRET = "aep-s3-reader"  # noqa: S105  # nosec B105  # a secret's name: {prefix}/aep-s3-reader
 
 PENDING_STAGE = "ZOHOAEP_PENDING"
 MAX_BATCH_READ = 20  # BatchGetSecretValue takes at most 20 secret ids
@@ -141,6 +144,19 @@ class AppSecrets(AwsAdapter):
             )
         scopes = _strip(data.get("scopes")) or DEFAULT_ADOBE_SCOPES
         return AdobeCredentials(fields[0], fields[1], fields[2], scopes)
+
+    def aep_reader(self, *, force: bool = False) -> ReaderKey:
+        """The S3 reader's access key that AEP's base connections hold (its rotation writes it)."""
+        try:
+            data = self._json(READER_SECRET, force=force)
+        except AppSecretMissing as exc:
+            raise AepReaderKeyMissing(f"{self.prefix}/{READER_SECRET} does not exist; deploy the stack.") from exc
+        key_id, secret = _strip(data.get("access_key_id")), _strip(data.get("secret_access_key"))
+        if not key_id or not secret:
+            raise AepReaderKeyMissing(
+                f"{self.prefix}/{READER_SECRET} holds no key yet; its first rotation makes one (rotate it now)."
+            )
+        return ReaderKey(key_id, secret)
 
     def state_key(self, *, force: bool = False, max_age: float | None = None) -> str:
         """The key that signs connect links; ``force`` reads it afresh, ``max_age`` bounds the cache's age."""

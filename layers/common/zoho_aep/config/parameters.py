@@ -175,6 +175,52 @@ EXPORT_QUEUE_URL = Setting("EXPORT_QUEUE_URL", None, "", "The export unit queue 
 EXPORT_CALLBACK_URL = Setting(
     "EXPORT_CALLBACK_URL", None, "", "Where Zoho posts Bulk Read job callbacks (set by the template)"
 )
+AEP_DAILY_RUN_BUDGET = Setting(
+    "AEP_DAILY_RUN_BUDGET",
+    "AepDailyRunBudget",
+    90,
+    "Runs a day the S3 path's dataflows may make together in one AEP sandbox (AEP's guardrail: 90 Profile "
+    "batches a day per sandbox); provisioning refuses a connection that would go past it",
+    low=1,
+    high=10000,
+)
+AEP_ROW_ERROR_THRESHOLD = Setting(
+    "AEP_ROW_ERROR_THRESHOLD",
+    "AepRowErrorThreshold",
+    5,
+    "Percent of a dataflow run's rows AEP may refuse before the run counts as failed (ingestion-failing)",
+    low=0,
+    high=100,
+)
+AEP_WATCH_MINUTES = Setting(
+    "AEP_WATCH_MINUTES",
+    "AepWatchMinutes",
+    60,
+    "Minutes between two looks at the S3 path's dataflow runs (failures, row errors, schema evolution)",
+    low=15,
+    high=1440,
+)
+AEP_IDENTITY_NAMESPACE = Setting(
+    "AEP_IDENTITY_NAMESPACE",
+    "AepIdentityNamespace",
+    "",
+    "An AEP identity namespace code: Leads and Contacts datasets are then Profile-enabled, the Zoho record id "
+    "their primary identity (empty: data lake datasets only)",
+)
+AEP_S3_SERVICE_URL = Setting(
+    "AEP_S3_SERVICE_URL",
+    None,
+    "",
+    "Where AEP's S3 source reads the export bucket (default: the region's S3 endpoint; make local: moto's)",
+)
+AEP_READER_KEY_ROTATION_DAYS = Setting(
+    None,
+    "AepReaderKeyRotationDays",
+    30,
+    "Days between two rotations of the access key AEP reads the export bucket with",
+    low=1,
+    high=365,
+)
 ALARM_EMAIL = Setting(None, "AlarmEmail", "", "An address subscribed to the alarm topic (confirm the mail AWS sends)")
 LOG_RETENTION_DAYS = Setting(None, "LogRetentionDays", 90, "How long function and API access logs are kept (days)")
 REFRESH_SHARD_QUEUE_URL = Setting(
@@ -229,6 +275,12 @@ ALL = (
     EXPORT_BUCKET,
     EXPORT_QUEUE_URL,
     EXPORT_CALLBACK_URL,
+    AEP_DAILY_RUN_BUDGET,
+    AEP_ROW_ERROR_THRESHOLD,
+    AEP_WATCH_MINUTES,
+    AEP_IDENTITY_NAMESPACE,
+    AEP_S3_SERVICE_URL,
+    AEP_READER_KEY_ROTATION_DAYS,
     ALARM_EMAIL,
     LOG_RETENTION_DAYS,
     REFRESH_SHARD_QUEUE_URL,

@@ -86,6 +86,8 @@ def _queue_url(env: Mapping[str, str], var: str) -> str | None:
 
 _MODULE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_NAMESPACE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]")
 # Zoho's Bulk Read exports every module except these (Zoho's limitations page).
 NOT_BULK_READABLE = frozenset({"Notes", "Attachments", "Emails"})
 
@@ -176,6 +178,13 @@ class Settings:
     export_overlap_seconds: int = int(p.EXPORT_OVERLAP_SECONDS.default)
     export_org_concurrency: int = int(p.EXPORT_ORG_CONCURRENCY.default)
     export_downloads_per_minute: int = int(p.EXPORT_DOWNLOADS_PER_MINUTE.default)
+    # The Amazon S3 path's AEP side (``usecases.s3_source``).
+    aep_daily_run_budget: int = int(p.AEP_DAILY_RUN_BUDGET.default)
+    aep_row_error_share: float = int(p.AEP_ROW_ERROR_THRESHOLD.default) / 100
+    aep_watch_minutes: int = int(p.AEP_WATCH_MINUTES.default)
+    aep_identity_namespace: str | None = None
+    aws_region: str = "us-east-1"  # the bucket's region, for the S3 base connection's serviceUrl
+    aep_s3_service_url: str | None = None  # where AEP reads the bucket, when not the region's endpoint
     pkce_off: frozenset[str] = frozenset()  # data centers whose links carry no PKCE challenge
     # ZOHO_USER_TOKEN_EVICTION=allow: accept a consent past one user's refresh-token limit (with a warning)
     allow_token_eviction: bool = False
@@ -277,9 +286,29 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url:
         export_overlap_seconds=_int(env, p.EXPORT_OVERLAP_SECONDS),
         export_org_concurrency=_int(env, p.EXPORT_ORG_CONCURRENCY),
         export_downloads_per_minute=_int(env, p.EXPORT_DOWNLOADS_PER_MINUTE),
+        aep_daily_run_budget=_int(env, p.AEP_DAILY_RUN_BUDGET),
+        aep_row_error_share=_int(env, p.AEP_ROW_ERROR_THRESHOLD) / 100,
+        aep_watch_minutes=_int(env, p.AEP_WATCH_MINUTES),
+        aep_identity_namespace=_namespace(env),
+        aws_region=_region(env),
+        aep_s3_service_url=_https_url(env, "AEP_S3_SERVICE_URL"),
         pkce_off=parse_pkce_off(env.get(str(p.ZOHO_PKCE_OFF.env), ""), table),
         allow_token_eviction=_token_eviction(env),
     )
+
+
+def _namespace(env: Mapping[str, str]) -> str | None:
+    value = env.get(str(p.AEP_IDENTITY_NAMESPACE.env), "").strip()
+    if value and not _NAMESPACE.fullmatch(value):
+        raise ConfigError("AEP_IDENTITY_NAMESPACE: an identity namespace code (letters, digits, _ and -)")
+    return value or None
+
+
+def _region(env: Mapping[str, str]) -> str:
+    value = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1").strip()
+    if not _REGION.fullmatch(value):
+        raise ConfigError("AWS_REGION: an AWS region name such as eu-west-1")
+    return value
 
 
 def _token_eviction(env: Mapping[str, str]) -> bool:

@@ -39,8 +39,11 @@ _RUN_DONE_FAILED = frozenset({"failed", "failure", "partial_failure", "cancelled
 _RUN_DONE_PARTIAL = frozenset({"partial_success"})
 
 
+AEP_STATE_FILE = "_aep.json"
+
+
 def aep_state_key(connection: str) -> str:
-    return f"{STATE_PREFIX}/{connection}/_aep.json"
+    return f"{STATE_PREFIX}/{connection}/{AEP_STATE_FILE}"
 
 
 def s3_base_connection_name(prefix: str, connection: str) -> str:

@@ -46,7 +46,16 @@ STATUS_ACTIVE = "active"
 STATUS_NEEDS_REAUTH = "needs-reauth"
 STATUS_REFRESH_FAILING = "refresh-failing"
 STATUS_PROVISIONING_FAILED = "provisioning-failed"
-STATUSES = (STATUS_ACTIVE, STATUS_NEEDS_REAUTH, STATUS_REFRESH_FAILING, STATUS_PROVISIONING_FAILED)
+STATUS_INGESTION_FAILING = "ingestion-failing"  # the S3 path: AEP's dataflow runs over the exports fail
+STATUSES = (
+    STATUS_ACTIVE,
+    STATUS_NEEDS_REAUTH,
+    STATUS_REFRESH_FAILING,
+    STATUS_PROVISIONING_FAILED,
+    STATUS_INGESTION_FAILING,
+)
+# Verdicts that belong to another function than the token refresh: a successful refresh keeps them.
+NOT_THE_REFRESHES = frozenset({STATUS_PROVISIONING_FAILED, STATUS_INGESTION_FAILING})
 
 # ---- Zoho's refresh tokens per user ----------------------------------------------------------------
 # Zoho keeps at most 20 refresh tokens per user and client; the 21st silently deletes the oldest. The

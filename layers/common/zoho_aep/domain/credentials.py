@@ -1,4 +1,4 @@
-"""The operator's credentials as values: the Zoho OAuth client and the Adobe Server-to-Server credential."""
+"""Credentials as values: the Zoho OAuth client, the Adobe Server-to-Server credential, AEP's S3 reader key."""
 
 from __future__ import annotations
 
@@ -27,3 +27,19 @@ class AdobeCredentials:
     client_secret: str
     org_id: str
     scopes: str
+
+
+@dataclass(frozen=True)
+class ReaderKey:
+    """``{prefix}/aep-s3-reader``: the access key AEP reads the export folder with (the stack's IAM user)."""
+
+    access_key_id: str
+    secret_access_key: str
+
+    @property
+    def suffix(self) -> str:
+        """What may be said of it in events and logs: the key id's last 4 characters."""
+        return self.access_key_id[-4:]
+
+    def __repr__(self) -> str:  # never the secret, even in a traceback
+        return f"ReaderKey(access_key_id='...{self.suffix}')"

@@ -13,6 +13,10 @@ NEEDS_REAUTHORIZATION = "Zoho connection needs reauthorization"
 CONNECTION_RECOVERED = "Zoho connection recovered"
 EXPORT_COMPLETED = "Zoho export completed"
 EXPORT_FAILED = "Zoho export failed"
+# The export carries columns AEP does not map yet: provisioning evolves the schema, then the files go.
+EXPORT_COLUMNS_CHANGED = "Zoho export columns changed"
+AEP_RUN_FAILED = "AEP dataflow run failed"
+READER_KEY_ROTATED = "AEP reader key rotated"
 
 DETAIL_TYPES = (
     CONNECTION_AUTHORIZED,
@@ -22,4 +26,7 @@ DETAIL_TYPES = (
     CONNECTION_RECOVERED,
     EXPORT_COMPLETED,
     EXPORT_FAILED,
+    EXPORT_COLUMNS_CHANGED,
+    AEP_RUN_FAILED,
+    READER_KEY_ROTATED,
 )

@@ -1,8 +1,9 @@
 """The ``adobe_provisioning`` function's edge: turn an invocation into one provisioning run and an answer.
 
-Two triggers are accepted: the EventBridge event ``Zoho connection authorized`` (source
-``zoho-aep``), and a direct invoke ``{"connection": "acme"}``. Anything else is refused before any
-AWS or Adobe call. The answer follows what a retry can do: permanent outcomes (success, bad input,
+Three triggers are accepted: the EventBridge events ``Zoho connection authorized`` and ``Zoho export
+columns changed`` (source ``zoho-aep``), and a direct invoke ``{"connection": "acme"}`` or
+``{"connection": "acme", "path": "amazon-s3"}`` (move it to that path). Anything else is refused
+before any AWS or Adobe call. The answer follows what a retry can do: permanent outcomes (success, bad input,
 configuration, a retired source) return normally, so nothing retries them pointlessly; passing
 failures raise, so Lambda's asynchronous retries and the on-failure queue take over.
 """
@@ -20,26 +21,33 @@ from ..domain.errors import (
     ProvisioningWillRetry,
 )
 from ..domain.names import check_connection_name
-from ..usecases.provision import ProvisionDeps, provision_connection
+from ..usecases.aep_path import PATHS, PathDeps, provision_along
 from .lazy import Lazy
 
+TRIGGERS = (ev.CONNECTION_AUTHORIZED, ev.EXPORT_COLUMNS_CHANGED)
 
-def parse_trigger(event: object) -> str:
-    """The connection an invocation names; raises BadRequest for anything but the two triggers."""
+
+def parse_trigger(event: object) -> tuple[str, str | None]:
+    """(connection, requested path) an invocation names; raises BadRequest for anything but the triggers."""
     if not isinstance(event, Mapping):
         raise ProvisioningInputInvalid("The invocation must be a JSON object.")
+    path = None
     if "detail-type" in event or "detail" in event:
-        if event.get("source") != ev.SOURCE or event.get("detail-type") != ev.CONNECTION_AUTHORIZED:
+        if event.get("source") != ev.SOURCE or event.get("detail-type") not in TRIGGERS:
             raise ProvisioningEventUnsupported(
-                f"Only '{ev.CONNECTION_AUTHORIZED}' events from {ev.SOURCE} start provisioning."
+                f"Only {' and '.join(repr(t) for t in TRIGGERS)} events from {ev.SOURCE} start provisioning."
             )
         detail = event.get("detail")
         connection = detail.get("connection") if isinstance(detail, Mapping) else None
     else:
-        if set(event) != {"connection"}:
-            raise ProvisioningInputInvalid('A direct invoke is {"connection": "NAME"}.')
+        if "connection" not in event or not set(event) <= {"connection", "path"}:
+            raise ProvisioningInputInvalid('A direct invoke is {"connection": "NAME"} (and optionally "path").')
         connection = event["connection"]
-    return check_connection_name(connection)
+        if "path" in event:
+            if event["path"] not in PATHS:
+                raise ProvisioningInputInvalid(f"path must be one of {', '.join(PATHS)}.")
+            path = str(event["path"])
+    return check_connection_name(connection), path
 
 
 class ProvisioningApp:
@@ -47,7 +55,7 @@ class ProvisioningApp:
 
     def __init__(
         self,
-        deps: Callable[[], ProvisionDeps],
+        deps: Callable[[], PathDeps],
         *,
         logger: Any,
         on_outcome: Callable[[str, bool], None] | None = None,
@@ -57,18 +65,18 @@ class ProvisioningApp:
         self.on_outcome = on_outcome
 
     @property
-    def deps(self) -> ProvisionDeps:
+    def deps(self) -> PathDeps:
         return self._deps.get()
 
     def handle(self, event: object) -> dict[str, Any]:
         """Provision the connection ``event`` names; raises ProvisioningWillRetry for passing failures."""
         try:
-            connection = parse_trigger(event)
+            connection, path = parse_trigger(event)
         except BadRequest as exc:
             self.logger.warning("provisioning refused its input", extra={"outcome": exc.code, "error": exc.message})
             self._count(exc.code, failed=True)
             return {"ok": False, "reason_code": exc.code, "retryable": False, "message": exc.message}
-        result = provision_connection(self.deps, connection)
+        result = provision_along(self.deps, connection, path)
         # Alarms count only failures no retry will fix; passing ones are retried (and alarm via the DLQ).
         self._count(
             "provisioned" if result.ok else result.reason_code or "failed",

@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import re
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -51,7 +50,6 @@ from ..domain.connection import (
     TAG_STATUS,
     TAG_SUPERSEDED,
     Connection,
-    ProvisioningClaim,
 )
 from ..domain.datacenters import DataCenter
 from ..domain.errors import (
@@ -73,18 +71,15 @@ from ..domain.errors import (
     ConnectionSandboxMissing,
     ConnectionTokensMissing,
     InvalidConnectionName,
-    ProvisioningInProgress,
     ZohoAepError,
     ZohoClientMismatch,
 )
 from ..domain.hosts import normalise_origin
 from ..domain.names import base_connection_name, check_connection_name, check_sandbox_name
+from . import claims
 
 AUTH_SPEC_NAME = "Basic Authentication"
 SPEC_VERSION = "1.0"
-# Longer than the function's timeout (120 s): a live run never loses its claim, a crashed one
-# blocks the next attempt for at most this long.
-CLAIM_SECONDS = 150
 RETIREMENT_NOTICE = (
     "Adobe no longer serves the Zoho CRM source (connection spec 929e4450-0237-4ed2-9404-b7e1e0a00309): "
     "Adobe deprecated it at the end of June 2025. No base connection was created or changed, and retrying "
@@ -127,6 +122,7 @@ class ProvisionResult:
     adobe_code: str | None = None
     request_id: str | None = None
     event_published: bool = True
+    path: str | None = None  # zoho-crm (Adobe's source) or amazon-s3 (the export), once chosen
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view for the handler's answer (ids, codes and counts only)."""
@@ -231,7 +227,7 @@ def _provision(
     deps.app_secrets.adobe()  # a missing credential is a configuration error: say so before any call
     flow = deps.flow(facts.sandbox)
 
-    claim_id, value = _claim(deps, connection)
+    claim_id, value = claims.claim(deps.store, connection, deps.clock)
     try:
         # Under the claim, with tags read afresh: another run may have recorded a base connection
         # since this run started, and its refresh token must not be revoked from under it.
@@ -284,7 +280,7 @@ def _provision(
             run.revoked += _revoke_replaced(deps, connection, value, facts)
         modules = _verify(flow, written.ref.id)
     finally:
-        _release(deps, connection, claim_id)
+        claims.release(deps.store, connection, claim_id, deps.logger)
     return _succeed(deps, connection, facts.sandbox, written, modules, run)
 
 
@@ -495,38 +491,7 @@ def _verify(flow: FlowServiceClient, connection_id: str) -> tuple[str, ...]:
     return tuple(str(t.get("name") or t.get("path") or "") for t in tables if t.get("type", "table") == "table")
 
 
-# ---- the secret: claim, revoke, release -----------------------------------------------------------
-def _claim(deps: ProvisionDeps, connection: str) -> tuple[str, Connection]:
-    """Take the connection's provisioning lease; returns its id and the value it was taken on."""
-    claim_id = uuid.uuid4().hex
-    now = deps.clock()
-
-    def mutate(current: Connection | None) -> Connection:
-        if current is None:
-            raise ConnectionNotFound(f"There is no connection named {connection}.")
-        held = current.provisioning_claim
-        if held is not None and held.until > now:
-            raise ProvisioningInProgress(f"Another run is provisioning connection {connection}; it will be retried.")
-        current.provisioning_claim = ProvisioningClaim(claim_id, int(now + CLAIM_SECONDS))
-        return current
-
-    return claim_id, deps.store.write(connection, mutate).connection
-
-
-def _release(deps: ProvisionDeps, connection: str, claim_id: str) -> None:
-    def mutate(current: Connection | None) -> Connection | None:
-        if current is None or current.provisioning_claim is None or current.provisioning_claim.id != claim_id:
-            return None
-        current.provisioning_claim = None
-        return current
-
-    try:
-        deps.store.write(connection, mutate)
-    except ZohoAepError as exc:
-        # The lease expires by itself; the run's outcome matters more than this write.
-        deps.logger.warning("could not release the provisioning claim", extra={"reason": exc.code})
-
-
+# ---- the secret: revoke replaced tokens -----------------------------------------------------------
 def _revoke_replaced(deps: ProvisionDeps, connection: str, value: Connection, facts: _Facts) -> int:
     """Revoke the refresh tokens ``value`` lists as replaced, then drop them from the secret (CAS).
 
@@ -582,7 +547,7 @@ def _finish_tags(deps: ProvisionDeps, connection: str, module_count: int) -> str
     return status
 
 
-def _fail(deps: ProvisionDeps, connection: str, exc: ZohoAepError, run: _Run) -> ProvisionResult:
+def _fail(deps: Any, connection: str, exc: ZohoAepError, run: _Run) -> ProvisionResult:
     """Log, mark (when retrying cannot help) and announce a failure; never raises a ZohoAepError."""
     adobe_code = getattr(exc, "adobe_code", None)
     request_id = getattr(exc, "request_id", None)
@@ -627,5 +592,13 @@ def _fail(deps: ProvisionDeps, connection: str, exc: ZohoAepError, run: _Run) ->
     )
 
 
-def _publish(deps: ProvisionDeps, detail_type: str, detail: dict[str, Any]) -> bool:
+def record_failure(deps: Any, connection: str, exc: ZohoAepError, sandbox: str | None = None) -> ProvisionResult:
+    """A failure of either path, as the native path records it (log, status when lasting, event).
+
+    ``deps`` has ``store``, ``events`` and ``logger`` (the native or the S3 path's).
+    """
+    return _fail(deps, connection, exc, _Run(sandbox=sandbox))
+
+
+def _publish(deps: Any, detail_type: str, detail: dict[str, Any]) -> bool:
     return publish_or_log(deps.events, deps.logger, detail_type, detail)

@@ -1,19 +1,6 @@
-"""Adobe Experience Platform Flow Service API: base connections (create, find, read, patch, delete, explore).
-
-Every call carries ``Authorization``, ``x-api-key``, ``x-gw-ims-org-id`` and ``x-sandbox-name``. The
-sandbox is bound when the client is made and is required: without the header Adobe silently uses
-``prod``, which would put a connection in the wrong sandbox. Passing failures (429, 500, 502, 503,
-504, timeouts) are retried by the HTTP client with capped, jittered backoff that honours
-``Retry-After``; a gateway ``401013`` re-mints the IMS token once and retries once. Both of Adobe's
-error shapes, the gateway's ``{"error_code", "message"}`` and Flow Service's
-``{"type": ".../FLOW-1404-412", "report": {"request-id"}}``, become typed errors carrying Adobe's
-code and request id.
-
-Classification is by the whole code, never its number alone: Adobe's two error catalogues reuse
-numbers with other meanings (``1101-404`` "not found" in the Flow Service catalogue, ``1101-500``
-"internal error" in the sources catalogue; ``1102`` the other way round), so a code counts only
-with its HTTP part, and only when that part is the answer's status. Anything else is typed by the
-status alone.
+"""Adobe Experience Platform Flow Service API: base connections (create, find, read, patch, delete,
+explore) and the lists the rest of Flow Service shares. Authentication, retries and typed errors are
+:mod:`.platform`'s; dataflows (source and target connections, flows, runs) are :mod:`.dataflows`'.
 
 Where Adobe's OpenAPI spec and its tutorials disagree, the client sends what the tutorials show
 (they are what Adobe's own examples and users run); :data:`SPEC_VS_TUTORIALS` lists each case.
@@ -21,38 +8,17 @@ Where Adobe's OpenAPI spec and its tutorials disagree, the client sends what the
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-from ...domain.credentials import AdobeCredentials
-from ...domain.errors import (
-    AdobeApiKeyInvalid,
-    AdobeConnectionInUse,
-    AdobeError,
-    AdobeEtagMismatch,
-    AdobeNotFound,
-    AdobeOrgNotEntitled,
-    AdobePatchRefused,
-    AdobePermissionMissing,
-    AdobeRequestRefused,
-    AdobeResponseInvalid,
-    AdobeSandboxNotFound,
-    AdobeSpecInvalid,
-    AdobeThrottled,
-    AdobeTokenRejected,
-    AdobeUnavailable,
-    UpstreamUnavailable,
-)
-from ...domain.names import check_sandbox_name
-from ..http import HttpClient, HttpResponse, RetryPolicy
-from .ims import ImsTokenProvider
+from ...domain.errors import AdobeNotFound, AdobeResponseInvalid
+from ..http import HttpResponse
+from .platform import PlatformApi, segment
 
 FLOW_PATH = "/data/foundation/flowservice"
 ZOHO_CRM_SPEC_ID = "929e4450-0237-4ed2-9404-b7e1e0a00309"
-TOKEN_INVALID = "401013"  # noqa: S105  # nosec B105  # a gateway error code, not a secret
 MAX_LIST_PAGES = 50
 # Ids per ``property=...==a,b`` filter (values in one filter are ORed): keeps every URL short.
 IDS_PER_FILTER = 20
@@ -60,6 +26,7 @@ IDS_PER_FILTER = 20
 # Where the spec (flow-service.yaml) and the tutorials disagree, and what this client sends.
 PATCH_OP = "replace"  # the JSON-Patch op of a connection update
 EXPLORE_ROOT = "root"  # explore's objectType for the top level
+EXPLORE_FOLDER = "folder"  # and for a folder of a cloud storage source
 SPEC_VS_TUTORIALS: dict[str, tuple[str, str, str]] = {
     # what: (the spec says, the tutorials show, the client sends)
     "PATCH body op": ("PatchInstruction.op enum ADD|REPLACE|REMOVE", 'lower case: "op": "replace"', PATCH_OP),
@@ -70,42 +37,6 @@ SPEC_VS_TUTORIALS: dict[str, tuple[str, str, str]] = {
         "/connections/{id}",
     ),
 }
-
-# Codes Adobe documents. Gateway codes are six digits whose first three are the HTTP status;
-# Flow codes are "NNNN-HTTP", keyed here by the whole code.
-_GATEWAY_ERRORS: dict[str, type[AdobeError]] = {
-    TOKEN_INVALID: AdobeTokenRejected,
-    "403010": AdobeTokenRejected,
-    "403000": AdobeApiKeyInvalid,
-    "403003": AdobeApiKeyInvalid,
-    "403025": AdobeOrgNotEntitled,
-    "403027": AdobeOrgNotEntitled,
-}
-_FLOW_ERRORS: dict[str, type[AdobeError]] = {
-    # flow-service-errors.md
-    "1101-404": AdobeNotFound,
-    "1102-500": AdobeUnavailable,
-    "1103-503": AdobeUnavailable,
-    "1104-504": AdobeUnavailable,
-    "1404-412": AdobeEtagMismatch,
-    "1413-400": AdobeSpecInvalid,
-    "1418-400": AdobeConnectionInUse,
-    "2100-404": AdobeSandboxNotFound,
-    "2101-404": AdobeSandboxNotFound,
-    "2118-403": AdobePermissionMissing,
-    "2120-403": AdobePermissionMissing,
-    "2121-403": AdobePermissionMissing,
-    # sources-errors.md: the same numbers, other meanings
-    "1101-500": AdobeUnavailable,
-    "1102-404": AdobeNotFound,
-    "1402-500": AdobeUnavailable,
-    "1400-500": AdobeUnavailable,
-}
-# Only meaningful as an answer to PATCH: "this connector cannot be updated in place".
-_PATCH_REFUSED = frozenset({"1300-400", "1445-400"})
-
-_SAFE_CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")  # matched whole (fullmatch), like every pattern here
-_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -148,77 +79,15 @@ class ConnectionRef:
     etag: str
 
 
-def _segment(value: str) -> str:
-    """An id as one URL path segment: ids come from tags and answers, never trusted to be plain."""
-    return quote(value, safe="")
-
-
-def _safe(value: Any, pattern: re.Pattern[str]) -> str | None:
-    return value if isinstance(value, str) and pattern.fullmatch(value) else None
-
-
-def adobe_error(response: HttpResponse, method: str, what: str) -> AdobeError:
-    """The typed error an Adobe error answer stands for (either shape, or neither)."""
-    body = response.json_or_none()
-    adobe_code: str | None = None
-    request_id = _safe(response.header("x-request-id"), _SAFE_REQUEST_ID)
-    kind: type[AdobeError] | None = None
-    if isinstance(body, dict):
-        if "error_code" in body:  # the API gateway's shape
-            adobe_code = _safe(str(body["error_code"]), _SAFE_CODE)
-            if adobe_code and adobe_code[:3] == str(response.status):
-                kind = _GATEWAY_ERRORS.get(adobe_code)
-        else:  # Flow Service's shape: the code is the tail of "type" (".../FLOW-1404-412")
-            type_uri = body.get("type")
-            if isinstance(type_uri, str) and "FLOW-" in type_uri:
-                adobe_code = _safe(type_uri.rsplit("FLOW-", 1)[1], _SAFE_CODE)
-            adobe_code = adobe_code or _safe(body.get("errorCode"), _SAFE_CODE)
-            report = body.get("report")
-            if isinstance(report, dict):
-                request_id = _safe(report.get("request-id"), _SAFE_REQUEST_ID) or request_id
-            # A code counts only with the HTTP part that is the answer's status (see the module doc).
-            known = adobe_code if adobe_code and adobe_code.rsplit("-", 1)[-1] == str(response.status) else ""
-            patch_refused = method == "PATCH" and known in _PATCH_REFUSED
-            kind = AdobePatchRefused if patch_refused else _FLOW_ERRORS.get(known)
-    if kind is None:
-        if response.status == 429:
-            kind = AdobeThrottled
-        elif response.status >= 500:
-            kind = AdobeUnavailable
-        elif response.status == 404:
-            kind = AdobeNotFound
-        else:
-            kind = AdobeRequestRefused
-    label = adobe_code or f"HTTP {response.status}"
-    # Adobe's 1418 text names only the base connection, never the dataflows: disconnect looks them
-    # up itself (FlowServiceClient.flows_using).
-    return kind(
-        f"Adobe refused {what} ({label}).", adobe_code=adobe_code, request_id=request_id, status=response.status
-    )
-
-
-class FlowServiceClient:
+class FlowServiceClient(PlatformApi):
     """Flow Service calls in one AEP sandbox, authenticated with the ``{prefix}/adobe`` credential."""
 
-    def __init__(
-        self,
-        http: HttpClient,
-        platform_url: str,
-        ims: ImsTokenProvider,
-        credentials: Callable[[], AdobeCredentials],
-        sandbox: str,
-    ) -> None:
-        self.http = http
-        self.origin = platform_url.rstrip("/")
-        self.base_url = f"{self.origin}{FLOW_PATH}"
-        self.ims = ims
-        self._credentials = credentials
-        self.sandbox = check_sandbox_name(sandbox)
+    service_path = FLOW_PATH
 
     # ---- the API ----------------------------------------------------------------------------
     def get_connection_spec(self, spec_id: str) -> dict[str, Any]:
         """``GET /connectionSpecs/{id}``: the spec (the answer's single item)."""
-        path = f"/connectionSpecs/{_segment(spec_id)}"
+        path = f"/connectionSpecs/{segment(spec_id)}"
         body = self._call("GET", path, what="the connection spec read").json_or_none()
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items or not isinstance(items[0], dict):
@@ -270,7 +139,7 @@ class FlowServiceClient:
 
     def get_connection(self, connection_id: str) -> BaseConnection:
         """``GET /connections/{id}``; the answer is wrapped in ``items`` even for one id."""
-        path = f"/connections/{_segment(connection_id)}"
+        path = f"/connections/{segment(connection_id)}"
         body = self._call("GET", path, what="the connection read").json_or_none()
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list):
@@ -282,15 +151,16 @@ class FlowServiceClient:
     def create_connection(self, body: Mapping[str, Any]) -> ConnectionRef:
         """``POST /connections``. Sent once, never retried here: Flow Service has no idempotency key,
         so a retry after a lost answer could create a duplicate. Callers look the name up instead."""
-        policy = self.http.policy.with_(attempts=1)
-        answer = self._call("POST", "/connections", json_body=dict(body), policy=policy, what="the connection create")
+        answer = self._call(
+            "POST", "/connections", json_body=dict(body), policy=self._once(), what="the connection create"
+        )
         return self._ref(answer, "create")
 
     def patch_connection(self, connection_id: str, etag: str, operations: Sequence[Mapping[str, Any]]) -> ConnectionRef:
         """``PATCH /connections/{id}`` with a JSON-Patch list and ``If-Match`` exactly as Adobe gave it."""
         answer = self._call(
             "PATCH",
-            f"/connections/{_segment(connection_id)}",
+            f"/connections/{segment(connection_id)}",
             json_body=[dict(op) for op in operations],
             headers={"If-Match": etag},
             what="the connection update",
@@ -299,13 +169,13 @@ class FlowServiceClient:
 
     def delete_connection(self, connection_id: str) -> None:
         """``DELETE /connections/{id}``."""
-        self._call("DELETE", f"/connections/{_segment(connection_id)}", what="the connection delete")
+        self._call("DELETE", f"/connections/{segment(connection_id)}", what="the connection delete")
 
     def explore_root(self, connection_id: str) -> list[dict[str, Any]]:
         """``GET /connections/{id}/explore?objectType=root``: the tables (for Zoho, its modules)."""
         body = self._call(
             "GET",
-            f"/connections/{_segment(connection_id)}/explore",
+            f"/connections/{segment(connection_id)}/explore",
             params=[("objectType", EXPLORE_ROOT)],
             what="the connection explore",
         ).json_or_none()
@@ -313,49 +183,20 @@ class FlowServiceClient:
             raise AdobeResponseInvalid("Flow Service answered explore with something other than a list.")
         return [item for item in body if isinstance(item, dict)]
 
-    # ---- plumbing ---------------------------------------------------------------------------
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        params: list[tuple[str, str]] | None = None,
-        json_body: Any = None,
-        headers: Mapping[str, str] | None = None,
-        policy: RetryPolicy | None = None,
-    ) -> HttpResponse:
-        creds = self._credentials()
-        url = self.base_url + path
-        for attempt in (1, 2):
-            token = self.ims.token()
-            sent = {
-                "Authorization": f"Bearer {token}",
-                "x-api-key": creds.client_id,
-                "x-gw-ims-org-id": creds.org_id,
-                "x-sandbox-name": self.sandbox,
-                "Accept": "application/json",
-                **(headers or {}),
-            }
-            try:
-                response = self.http.request(
-                    method, url, headers=sent, params=params, json_body=json_body, policy=policy
-                )
-            except UpstreamUnavailable as exc:
-                if exc.status == 429:
-                    raise AdobeThrottled(f"Adobe kept throttling {what}.", status=429) from exc
-                raise AdobeUnavailable(f"Adobe did not answer {what}.", status=exc.status) from exc
-            if response.status < 300:
-                return response
-            error = adobe_error(response, method, what)
-            if error.adobe_code == TOKEN_INVALID and attempt == 1:
-                # The gateway no longer accepts this token (revoked, or IMS rotated keys): drop it,
-                # mint exactly one new one and try once more.
-                self.ims.invalidate(token)
-                continue
-            raise error
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+    def explore_folder(self, connection_id: str, path: str) -> list[dict[str, Any]]:
+        """``GET /connections/{id}/explore?objectType=folder&object=PATH``: what a cloud storage source
+        sees in a folder (AEP's own test that its credential can read there)."""
+        body = self._call(
+            "GET",
+            f"/connections/{segment(connection_id)}/explore",
+            params=[("objectType", EXPLORE_FOLDER), ("object", path)],
+            what="the folder explore",
+        ).json_or_none()
+        if not isinstance(body, list):
+            raise AdobeResponseInvalid("Flow Service answered explore with something other than a list.")
+        return [item for item in body if isinstance(item, dict)]
 
+    # ---- plumbing ---------------------------------------------------------------------------
     def _list(self, path: str, properties: Sequence[str], what: str) -> list[dict[str, Any]]:
         """Every item of a list endpoint, following ``_links.next`` (the filters ride in the link)."""
         params: list[tuple[str, str]] | None = [("property", p) for p in properties]

@@ -26,9 +26,9 @@ from ...adapters.secrets import StoredConnection
 from ...adapters.zoho.oauth import TokenSet
 from ...domain import events as ev
 from ...domain.connection import (
+    NOT_THE_REFRESHES,
     STATUS_ACTIVE,
     STATUS_NEEDS_REAUTH,
-    STATUS_PROVISIONING_FAILED,
     STATUS_REFRESH_FAILING,
     TAG_EXPIRES_AT,
     TAG_LAST_ERROR,
@@ -206,8 +206,9 @@ class ConnectionRefresh:
         tags = {TAG_EXPIRES_AT: str(expires_at)}
         remove: tuple[str, ...] = (TAG_RETRY_AFTER,)
         status = self.prior_status
-        if self.prior_status != STATUS_PROVISIONING_FAILED:
-            # provisioning-failed and its last-error are provisioning's to clear, not ours.
+        if self.prior_status not in NOT_THE_REFRESHES:
+            # provisioning-failed, ingestion-failing and their last-error are provisioning's and the
+            # AEP watch's to clear, not ours.
             tags[TAG_STATUS] = status = STATUS_ACTIVE
             remove += (TAG_LAST_ERROR,)
         # Untag only what the listing showed: a healthy connection then costs no UntagResource call.
@@ -276,7 +277,7 @@ class ConnectionRefresh:
         elif dies_first:
             tags[TAG_STATUS] = status = STATUS_REFRESH_FAILING
             tags[TAG_LAST_ERROR] = error.code
-        elif status != STATUS_PROVISIONING_FAILED:
+        elif status not in NOT_THE_REFRESHES:
             tags[TAG_LAST_ERROR] = error.code  # the status stays: the token outlives the next attempt
         if tags:
             self.deps.store.set_tags(self.name, tags)
