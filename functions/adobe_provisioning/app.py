@@ -1,4 +1,4 @@
-"""Adobe provisioning: EventBridge ``Zoho connection authorized`` events and direct invokes.
+"""Adobe provisioning: EventBridge ``Zoho connection authorized`` events, direct invokes, the run watch.
 
 Thin by design: configuration is validated at cold start, the layer does the work. Permanent
 outcomes return a result; passing failures raise so Lambda retries the invocation, then hands it
@@ -19,7 +19,9 @@ SETTINGS = load_settings()
 logger = get_logger("adobe-provisioning")
 metrics = get_metrics("adobe-provisioning")
 app = ProvisioningApp(
-    lambda: wiring.path_deps(SETTINGS, logger),
+    lambda: wiring.path_deps(
+        SETTINGS, logger, on_run=lambda outcome, failed: record_outcome(metrics, "AepRuns", outcome, failed=failed)
+    ),
     logger=logger,
     on_outcome=lambda outcome, failed: record_outcome(metrics, "Provisioning", outcome, failed=failed),
 )

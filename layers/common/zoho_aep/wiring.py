@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .adapters.adobe.catalog import CatalogClient
@@ -126,7 +127,12 @@ def provision_deps(settings: Settings, logger: Any) -> ProvisionDeps:
     )
 
 
-def s3_source_deps(settings: Settings, logger: Any, native: ProvisionDeps | None = None) -> S3SourceDeps:
+def s3_source_deps(
+    settings: Settings,
+    logger: Any,
+    native: ProvisionDeps | None = None,
+    on_run: Callable[[str, bool], None] | None = None,
+) -> S3SourceDeps:
     """The S3 path's AEP side: the four Platform APIs per sandbox, the export bucket, Zoho's fields."""
     if not settings.export_bucket:
         raise ExportNotConfigured("EXPORT_BUCKET: not set; the S3 path needs the stack's export bucket")
@@ -153,10 +159,11 @@ def s3_source_deps(settings: Settings, logger: Any, native: ProvisionDeps | None
         events=native.events,
         logger=logger,
         service_url=settings.aep_s3_service_url,
+        on_run=on_run,
     )
 
 
-def path_deps(settings: Settings, logger: Any) -> PathDeps:
+def path_deps(settings: Settings, logger: Any, on_run: Callable[[str, bool], None] | None = None) -> PathDeps:
     """Provisioning along either path; the S3 path's adapters only where the stack has its bucket."""
     native = provision_deps(settings, logger)
     if not settings.export_bucket:
@@ -165,7 +172,7 @@ def path_deps(settings: Settings, logger: Any) -> PathDeps:
 
     def s3() -> S3SourceDeps:
         if not built:
-            built.append(s3_source_deps(settings, logger, native))
+            built.append(s3_source_deps(settings, logger, native, on_run))
         return built[0]
 
     return PathDeps(native, s3)

@@ -196,7 +196,7 @@ AEP_WATCH_MINUTES = Setting(
     "AEP_WATCH_MINUTES",
     "AepWatchMinutes",
     60,
-    "Minutes between two looks at the S3 path's dataflow runs (failures, row errors, schema evolution)",
+    "Minutes between two looks at the S3 path's dataflow runs (failures, row errors)",
     low=15,
     high=1440,
 )

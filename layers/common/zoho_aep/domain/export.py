@@ -236,6 +236,8 @@ class ExportState:
     lease: Lease | None = None
     last: LastExport | None = None
     failures: int = 0  # consecutive failed runs
+    # When the export first held new Zoho fields back until AEP maps them (the S3 path's schema evolution).
+    columns_waiting: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys a newer version wrote, kept as found
 
     @property
@@ -259,6 +261,7 @@ class ExportState:
                 "lease": _plain(self.lease),
                 "last": _plain(self.last),
                 "failures": self.failures,
+                "columns_waiting": self.columns_waiting,
             }
         )
         return value
@@ -284,6 +287,7 @@ class ExportState:
             "lease",
             "last",
             "failures",
+            "columns_waiting",
         }
         try:
             run = copy.deepcopy(value.get("run"))  # never change the caller's value
@@ -298,6 +302,7 @@ class ExportState:
                 lease=Lease(**value["lease"]) if isinstance(value.get("lease"), dict) else None,
                 last=LastExport(**value["last"]) if isinstance(value.get("last"), dict) else None,
                 failures=int(value.get("failures") or 0),
+                columns_waiting=_optional_int(value.get("columns_waiting")),
                 extra={k: v for k, v in value.items() if k not in known},
             )
         except (TypeError, ValueError) as exc:

@@ -1,8 +1,9 @@
 """The ``adobe_provisioning`` function's edge: turn an invocation into one provisioning run and an answer.
 
-Three triggers are accepted: the EventBridge events ``Zoho connection authorized`` and ``Zoho export
-columns changed`` (source ``zoho-aep``), and a direct invoke ``{"connection": "acme"}`` or
-``{"connection": "acme", "path": "amazon-s3"}`` (move it to that path). Anything else is refused
+Provisioning starts on the EventBridge events ``Zoho connection authorized`` and ``Zoho export
+columns changed`` (source ``zoho-aep``), and on a direct invoke ``{"connection": "acme"}`` or
+``{"connection": "acme", "path": "amazon-s3"}`` (move it to that path). The schedule's
+``{"watch": "dataflow-runs"}`` looks at the S3 path's dataflow runs instead. Anything else is refused
 before any AWS or Adobe call. The answer follows what a retry can do: permanent outcomes (success, bad input,
 configuration, a retired source) return normally, so nothing retries them pointlessly; passing
 failures raise, so Lambda's asynchronous retries and the on-failure queue take over.
@@ -15,6 +16,7 @@ from typing import Any
 
 from ..domain import events as ev
 from ..domain.errors import (
+    AepPathUnavailable,
     BadRequest,
     ProvisioningEventUnsupported,
     ProvisioningInputInvalid,
@@ -22,9 +24,15 @@ from ..domain.errors import (
 )
 from ..domain.names import check_connection_name
 from ..usecases.aep_path import PATHS, PathDeps, provision_along
+from ..usecases.s3_source.watch import watch_runs
 from .lazy import Lazy
 
 TRIGGERS = (ev.CONNECTION_AUTHORIZED, ev.EXPORT_COLUMNS_CHANGED)
+WATCH_EVENT = {"watch": "dataflow-runs"}  # the AepWatchMinutes schedule's input
+
+
+def is_watch(event: object) -> bool:
+    return isinstance(event, Mapping) and dict(event) == WATCH_EVENT
 
 
 def parse_trigger(event: object) -> tuple[str, str | None]:
@@ -70,6 +78,8 @@ class ProvisioningApp:
 
     def handle(self, event: object) -> dict[str, Any]:
         """Provision the connection ``event`` names; raises ProvisioningWillRetry for passing failures."""
+        if is_watch(event):
+            return self.watch()
         try:
             connection, path = parse_trigger(event)
         except BadRequest as exc:
@@ -88,6 +98,14 @@ class ProvisioningApp:
                 code=result.reason_code,
             )
         return result.as_dict()
+
+    def watch(self) -> dict[str, Any]:
+        """One look at the S3 path's dataflow runs (the schedule runs it again; nothing to retry)."""
+        if self.deps.s3 is None:
+            exc = AepPathUnavailable("The S3 path is not deployed here: EXPORT_BUCKET is not set.")
+            self.logger.warning("the watch has nothing to look at", extra={"outcome": exc.code})
+            return {"ok": False, "reason_code": exc.code, "retryable": False, "message": exc.message}
+        return watch_runs(self.deps.s3()).as_dict()
 
     def _count(self, outcome: str, *, failed: bool) -> None:
         if self.on_outcome is not None:

@@ -69,6 +69,7 @@ from ..domain.errors import (
 )
 from ..domain.links import DEFAULT_TTL_MINUTES, build_connect_link, check_zoho_org_id, connect_route_url
 from ..domain.names import check_connection_name, check_sandbox_name
+from ..usecases.aep_path import PATHS
 from ..usecases.connect import import_self_client
 from ..usecases.credentials import check_adobe_credential
 from ..usecases.disconnect import MAX_RECOVERY_DAYS, MIN_RECOVERY_DAYS, DisconnectResult, disconnect
@@ -318,7 +319,21 @@ def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], out: Ou
         out.say("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
-EXPORT_COLUMNS = ("connection", "module", "last_export", "outcome", "records", "deleted", "files", "reason")
+EXPORT_COLUMNS = (
+    "connection",
+    "module",
+    "last_export",
+    "outcome",
+    "records",
+    "deleted",
+    "files",
+    "reason",
+    "dataset",
+    "last_aep_run",
+    "aep_verdict",
+    "aep_rows",
+    "aep_failed",
+)
 
 
 def _ago(epoch: int | None, now: float) -> str | None:
@@ -329,7 +344,7 @@ def _ago(epoch: int | None, now: float) -> str | None:
 
 
 def export_rows(settings: Settings, connections: Sequence[str], now: float) -> list[dict[str, Any]]:
-    """Each module's last export, from the units' state objects (the S3 path; no token is read).
+    """Each module's last export and last AEP run, from the bucket's state objects (no token is read).
 
     Empty when no export bucket is known (``EXPORT_BUCKET``, or the stack's ``ExportBucketName``).
     """
@@ -340,24 +355,44 @@ def export_rows(settings: Settings, connections: Sequence[str], now: float) -> l
     bucket = ExportBucket(settings.export_bucket)
     rows: list[dict[str, Any]] = []
     for connection in connections:
-        for state in sorted(bucket.states(connection), key=lambda s: s.module):
-            last = state.last
-            running = state.run is not None and (last is None or last.outcome != "failed")
-            rows.append(
-                {
-                    "connection": connection,
-                    "module": state.module,
-                    "last_export": _ago(last.at, now) if last else None,
-                    "last_export_at": last.at if last else None,
-                    "outcome": "running" if running else (last.outcome if last else None),
-                    "records": last.records if last else None,
-                    "deleted": last.deleted if last else None,
-                    "files": last.files if last else None,
-                    "reason": last.reason_code if last else None,
-                    "watermark": state.watermark,
-                }
-            )
+        units = {state.module: state for state in bucket.states(connection)}
+        try:
+            aep = bucket.read_aep_state(connection)
+        except ZohoAepError:
+            aep = None  # unreadable: status still shows the exports; provisioning reports the state
+        in_aep = aep.modules if aep else {}
+        for module in sorted(set(units) | set(in_aep)):
+            rows.append({"connection": connection, "module": module, **_export_fields(units.get(module), now)})
+            rows[-1].update(_aep_fields(in_aep.get(module), now))
     return rows
+
+
+def _export_fields(state: Any, now: float) -> dict[str, Any]:
+    last = state.last if state else None
+    running = state is not None and state.run is not None and (last is None or last.outcome != "failed")
+    return {
+        "last_export": _ago(last.at, now) if last else None,
+        "last_export_at": last.at if last else None,
+        "outcome": "running" if running else (last.outcome if last else None),
+        "records": last.records if last else None,
+        "deleted": last.deleted if last else None,
+        "files": last.files if last else None,
+        "reason": last.reason_code if last else None,
+        "watermark": state.watermark if state else None,
+    }
+
+
+def _aep_fields(item: Any, now: float) -> dict[str, Any]:
+    run = item.last_run if item else None
+    return {
+        "dataset": item.dataset_id if item else None,
+        "dataflow": item.flow_id if item else None,
+        "last_aep_run": _ago(run.at, now) if run else None,
+        "last_aep_run_at": run.at if run else None,
+        "aep_verdict": (run.reason_code or run.verdict) if run else None,
+        "aep_rows": run.records_out if run else None,
+        "aep_failed": run.records_failed if run else None,
+    }
 
 
 def _cmd_import_self_client(args: argparse.Namespace, out: Output) -> int:
@@ -623,15 +658,24 @@ def _cmd_export(args: argparse.Namespace, out: Output) -> int:
 def _cmd_provision(args: argparse.Namespace, out: Output) -> int:
     check_connection_name(args.connection)
     name = _function_name(args, "AdobeProvisioningFunctionName")
-    result = invoke_function(name, {"connection": args.connection})
+    payload = {"connection": args.connection, **({"path": args.path} if args.path else {})}
+    result = invoke_function(name, payload)
     out.set(function=name, **result)
     if result.get("ok"):
         verb = "created" if result.get("created") else "updated"
         modules = result.get("modules") or []
-        out.say(
-            f"{args.connection}: AEP base connection {result.get('base_connection_id')} {verb} in sandbox "
-            f"{result.get('sandbox')}; AEP sees {len(modules)} Zoho modules."
+        path = result.get("path") or "zoho-crm"
+        sees = (
+            f"{len(modules)} Zoho modules, each a dataset fed from the export"
+            if path == "amazon-s3"
+            else (f"AEP sees {len(modules)} Zoho modules")
         )
+        out.say(
+            f"{args.connection} ({path}): AEP base connection {result.get('base_connection_id')} {verb} in sandbox "
+            f"{result.get('sandbox')}; {sees}."
+        )
+        for kept in result.get("superseded_base_connection_ids") or [] if path == "amazon-s3" else []:
+            out.warn(f"  kept: the native base connection {kept}: dataflows still use it (move or delete them in AEP)")
         return EXIT_OK
     retry = "a retry may help" if result.get("retryable") else "see docs/reference.md, Codes"
     out.warn(f"{args.connection}: provisioning failed: {result.get('reason_code')} ({retry}).")
@@ -645,6 +689,11 @@ def _confirm(args: argparse.Namespace, question: str, expected: str) -> bool:
     if not sys.stdin.isatty():
         raise ConfirmationRequired("Refusing to go on without confirmation: pass --yes.")
     return input(f"{question} Type {expected} to confirm: ").strip() == expected
+
+
+def _s3_deps(settings: Settings, logger: Any, native: Any) -> Any:
+    """The S3 path's adapters where the stack has an export bucket (its AEP objects go too), else None."""
+    return wiring.s3_source_deps(settings, logger, native) if settings.export_bucket else None
 
 
 def _report_disconnect(result: DisconnectResult, out: Output) -> None:
@@ -667,8 +716,14 @@ def _cmd_disconnect(args: argparse.Namespace, out: Output) -> int:
         out.warn("Not confirmed; nothing changed.")
         return EXIT_USAGE
     logger = logging.getLogger("zoho_aep.cli")
+    native = wiring.provision_deps(settings, logger)
     result = disconnect(
-        wiring.provision_deps(settings, logger), args.connection, recovery_days=args.recovery_days, force=args.force
+        native,
+        args.connection,
+        recovery_days=args.recovery_days,
+        force=args.force,
+        s3=_s3_deps(settings, logger, native),
+        delete_datasets=args.delete_datasets,
     )
     out.data = result.as_dict()
     out.say(f"Disconnect {args.connection}:")
@@ -697,13 +752,22 @@ def _cmd_uninstall(args: argparse.Namespace, out: Output) -> int:
     if names and not _confirm(args, question, settings.secret_prefix):
         out.warn("Not confirmed; nothing changed.")
         return EXIT_USAGE
-    deps = wiring.provision_deps(settings, logging.getLogger("zoho_aep.cli"))
+    logger = logging.getLogger("zoho_aep.cli")
+    deps = wiring.provision_deps(settings, logger)
+    s3 = _s3_deps(settings, logger, deps)
     results: dict[str, Any] = {}
     failed = []
     for name in names:
         out.say(f"Disconnect {name}:")
         try:
-            result = disconnect(deps, name, recovery_days=args.recovery_days, force=args.force)
+            result = disconnect(
+                deps,
+                name,
+                recovery_days=args.recovery_days,
+                force=args.force,
+                s3=s3,
+                delete_datasets=args.delete_datasets,
+            )
         except ZohoAepError as exc:
             out.warn(f"  {name}: {exc.message} [{exc.code}]")
             results[name] = {"error": exc.code}
@@ -846,6 +910,12 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--function", help="the function name or ARN, instead of --stack")
         if command == "refresh":
             cmd.add_argument("--if-due", action="store_true", help="refresh only if the token is due (default: force)")
+        if command == "provision":
+            cmd.add_argument(
+                "--path",
+                choices=PATHS,
+                help="move the connection to this path to AEP (recorded in its aep:path tag; default: as recorded)",
+            )
 
     export = add_command(
         sub,
@@ -875,6 +945,11 @@ def build_parser() -> argparse.ArgumentParser:
     disc.add_argument("--recovery-days", type=int, default=7, help="days the secret stays recoverable (7-30)")
     disc.add_argument("--force", action="store_true", help="go on even if dataflows still use the base connection")
     disc.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    disc.add_argument(
+        "--delete-datasets",
+        action="store_true",
+        help="the S3 path: also delete the AEP datasets, schemas and field groups (their rows go with them)",
+    )
 
     uninstall = add_command(
         sub,
@@ -888,6 +963,9 @@ def build_parser() -> argparse.ArgumentParser:
     uninstall.add_argument("--recovery-days", type=int, default=7, help="days the secrets stay recoverable (7-30)")
     uninstall.add_argument("--force", action="store_true", help="go on even if dataflows still use a base connection")
     uninstall.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    uninstall.add_argument(
+        "--delete-datasets", action="store_true", help="the S3 path: also delete the AEP datasets and their schemas"
+    )
     return parser
 
 

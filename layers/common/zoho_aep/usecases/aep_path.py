@@ -113,6 +113,10 @@ def _along_s3(deps: PathDeps, connection: str, *, moving: bool, tags: dict[str, 
     kept: tuple[str, ...] = ()
     sandbox: str | None = None
     try:
+        if moving:
+            # The move is recorded first: a run that fails half-way is retried on the S3 path, never
+            # sent back to a native base connection that may already be gone.
+            deps.native.store.set_tags(connection, {TAG_PATH: PATH_AMAZON_S3})
         if moving and tags.get(TAG_BASE_CONNECTION_ID):
             kept = _retire_native(deps, connection, tags[TAG_BASE_CONNECTION_ID])
         done = provision_s3(s3, connection)

@@ -28,6 +28,8 @@ from ..domain.errors import (
 )
 from ..domain.names import base_connection_name, check_connection_name
 from .provision import ProvisionDeps
+from .s3_source.deps import S3SourceDeps
+from .s3_source.teardown import plan_teardown, tear_down
 
 MIN_RECOVERY_DAYS, MAX_RECOVERY_DAYS = 7, 30  # Secrets Manager's recovery window
 
@@ -42,6 +44,8 @@ class DisconnectResult:
     base_connections_kept: dict[str, list[str]] = field(default_factory=dict)  # id -> the dataflows on it
     base_connections_left: dict[str, str] = field(default_factory=dict)  # id -> why it was not deleted
     aep_note: str | None = None  # why AEP was not (fully) looked at, when it was not
+    aep_objects_removed: list[str] = field(default_factory=list)  # the S3 path's flows, connections, ...
+    aep_objects_left: list[str] = field(default_factory=list)
     zoho_tokens_revoked: int = 0
     zoho_tokens_not_revoked: int = 0
     secret_deleted: bool = False
@@ -52,7 +56,8 @@ class DisconnectResult:
         return bool(self.base_connections_kept)
 
     def removed(self) -> list[str]:
-        lines = [f"AEP base connection {i} (sandbox {self.sandbox})" for i in self.base_connections_deleted]
+        lines = list(self.aep_objects_removed)
+        lines += [f"AEP base connection {i} (sandbox {self.sandbox})" for i in self.base_connections_deleted]
         if self.zoho_tokens_revoked:
             lines.append(f"{self.zoho_tokens_revoked} Zoho refresh token(s), revoked")
         if self.secret_deleted:
@@ -65,6 +70,7 @@ class DisconnectResult:
             for i, flows in self.base_connections_kept.items()
         ]
         lines += [f"AEP base connection {i}: {why}" for i, why in self.base_connections_left.items()]
+        lines += self.aep_objects_left
         if self.aep_note:
             lines.append(self.aep_note)
         if self.zoho_tokens_not_revoked:
@@ -89,12 +95,21 @@ def _base_connection_ids(tags: dict[str, str]) -> list[str]:
 
 
 def disconnect(
-    deps: ProvisionDeps, connection: str, *, recovery_days: int = MIN_RECOVERY_DAYS, force: bool = False
+    deps: ProvisionDeps,
+    connection: str,
+    *,
+    recovery_days: int = MIN_RECOVERY_DAYS,
+    force: bool = False,
+    s3: S3SourceDeps | None = None,
+    delete_datasets: bool = False,
 ) -> DisconnectResult:
     """Delete the AEP base connection(s), revoke the Zoho refresh tokens, schedule the secret's deletion.
 
     AEP comes first: the dataflows on each base connection are looked up before anything is
-    deleted, and if there are any, nothing is changed unless ``force`` is set.
+    deleted, and if there are any, nothing is changed unless ``force`` is set. With ``s3`` (the
+    stack has an export bucket), the S3 path's own dataflows and connections go first, and its
+    datasets too when ``delete_datasets``; a dataflow someone else built on its base connection
+    blocks like any other.
     """
     check_connection_name(connection)
     if not MIN_RECOVERY_DAYS <= recovery_days <= MAX_RECOVERY_DAYS:
@@ -103,7 +118,12 @@ def disconnect(
     tags = deps.store.get_tags(connection)
     result = DisconnectResult(connection, sandbox=value.adobe_sandbox or tags.get(TAG_SANDBOX) or None)
 
-    _clean_aep(deps, connection, _base_connection_ids(tags), result, force)
+    ids = _base_connection_ids(tags)
+    if s3 is not None:
+        ids += [i for i in _clean_s3_path(s3, connection, result, force, delete_datasets) if i not in ids]
+        if result.blocked and not force:
+            return result
+    _clean_aep(deps, connection, ids, result, force)
     if result.blocked and not force:
         return result
 
@@ -125,6 +145,26 @@ def disconnect(
     result.secret_deleted = True
     result.deletion_date = deletion.strftime("%Y-%m-%d %H:%M UTC") if hasattr(deletion, "strftime") else None
     return result
+
+
+def _clean_s3_path(
+    s3: S3SourceDeps, connection: str, result: DisconnectResult, force: bool, delete_datasets: bool
+) -> list[str]:
+    """The S3 path's AEP objects; the ids of its base connections (the native cleanup deletes them)."""
+    try:
+        plan, state, apis = plan_teardown(s3, connection)
+    except (AdobeError, ConfigError) as exc:
+        if not force:
+            raise
+        result.aep_objects_left.append(f"the S3 path's AEP objects: AEP could not be asked ({exc.code})")
+        return []
+    result.base_connections_kept.update(plan.foreign_flows)
+    if state is None or apis is None or (plan.blocked and not force):
+        return plan.base_connection_ids
+    tear_down(s3, state, apis, plan, delete_datasets=delete_datasets)
+    result.aep_objects_removed += plan.removed
+    result.aep_objects_left += plan.left
+    return plan.base_connection_ids
 
 
 def _clean_aep(deps: ProvisionDeps, connection: str, ids: list[str], result: DisconnectResult, force: bool) -> None:

@@ -88,6 +88,10 @@ from .outcomes import (
 NEEDS_CONSENT = (ZohoScopeMissing, ZohoConsentRevoked, ZohoClientInvalid, ConnectionNeedsReauth)
 FAILING_AFTER = 3  # consecutive failed runs before a passing failure marks the export failing
 THROTTLE_SECONDS = 61  # Zoho: a throttled download is served again after one minute
+# New Zoho fields on the S3 path: the export waits this long at most for provisioning to map them,
+# looking again every COLUMNS_POLL_SECONDS (provisioning takes seconds; its retries take minutes).
+COLUMNS_WAIT_SECONDS = 1800
+COLUMNS_POLL_SECONDS = 120
 
 
 _T = TypeVar("_T")
@@ -233,12 +237,13 @@ class UnitRun:
     # ---- the run ------------------------------------------------------------------------------
     def advance(self) -> UnitOutcome:
         self.announce_last()
+        step: _Step | None = None
         try:
             if self.state.run is None:
                 if not self._due():
                     return UnitOutcome(self.unit, NOT_DUE, window_end=self.state.watermark)
-                self._start()
-            step = self._work()
+                step = self._start()
+            step = step or self._work()
         except _LeaseLost:
             raise
         except ZohoAepError as exc:
@@ -275,13 +280,20 @@ class UnitRun:
             return True
         return self.deps.clock() - last.window_end >= self.deps.min_interval_seconds
 
-    def _start(self) -> None:
+    def _start(self) -> _Step | None:
+        """Begin a window (its run recorded with the next save); a step when it must wait instead."""
         grant = self._token()
         missing = missing_scopes(grant.scope, self.unit.module)
         if missing:
             raise ZohoScopeMissing(f"The consent lacks {', '.join(missing)}; a new consent is needed.")
         fields = self._zoho(lambda g: self.deps.crm.fields(g.api_domain, g.access_token, self.unit.module))
         columns = evolve_columns(self.state.columns, fields, self.state.skipped)
+        added = [c for c in columns if c not in self.state.columns] if self.state.columns else []
+        if added and self._aep_lacks(added):
+            return _Step(PENDING, retry_in=COLUMNS_POLL_SECONDS)
+        if self.state.columns_waiting is not None:
+            self.state.columns_waiting = None
+            self._unsaved.add("columns_waiting")
         kind, start, end, deleted_since = next_window(
             self.state, now=int(self.deps.clock()), full=self.full, overlap=self.deps.overlap_seconds
         )
@@ -298,6 +310,46 @@ class UnitRun:
         # resume, and the next run starts the same window again.
         self.state.columns, self.state.run = columns, run
         self._unsaved |= {"columns", "run"}
+        return None
+
+    def _aep_lacks(self, added: list[str]) -> bool:
+        """True while AEP's mapping lacks new Zoho fields: the export waits (at most
+        ``COLUMNS_WAIT_SECONDS``) so their values are not written where AEP ignores them.
+
+        Only on the S3 path, once provisioned (its AEP state names the mapped columns): the first
+        look announces ``Zoho export columns changed``, which provisions the additions.
+        """
+        try:
+            aep = self.deps.bucket.read_aep_state(self.unit.connection)
+        except ZohoAepError:
+            return False  # an unreadable AEP state is provisioning's to report; the export goes on
+        if aep is None or self.unit.module not in aep.modules:
+            return False
+        missing = [c for c in added if c not in aep.modules[self.unit.module].fields]
+        if not missing:
+            return False
+        now = int(self.deps.clock())
+        if self.state.columns_waiting is None:
+            self.state.columns_waiting = now
+            self._unsaved.add("columns_waiting")
+            self.deps.logger.info(
+                "new Zoho fields: the export waits until AEP maps them",
+                extra={"unit": str(self.unit), "fields": missing},
+            )
+            publish_or_log(
+                self.deps.events,
+                self.deps.logger,
+                ev.EXPORT_COLUMNS_CHANGED,
+                {"connection": self.unit.connection, "module": self.unit.module, "added": missing},
+            )
+            return True
+        if now - self.state.columns_waiting < COLUMNS_WAIT_SECONDS:
+            return True
+        self.deps.logger.warning(
+            "AEP has not mapped the new Zoho fields in time; exporting them anyway (provision the connection)",
+            extra={"unit": str(self.unit), "fields": missing, "outcome": "aep-columns-unmapped"},
+        )
+        return False
 
     def _work(self) -> _Step | None:
         """Do what can be done now; a step that must wait returns it, a finished window returns None."""
