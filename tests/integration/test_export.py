@@ -13,9 +13,10 @@ from tests.support.constants import CLIENT_ID
 from tests.support.export_world import US_ORG, ExportWorld
 from tests.support.fakes import FakeClock
 from zoho_aep.domain import events as ev
+from zoho_aep.domain.aep import AepState
 from zoho_aep.domain.connection import TAG_EXPORT_ERROR, TAG_EXPORT_STATUS, TAG_PATH, TAG_STATUS
 from zoho_aep.domain.export import ExportUnit
-from zoho_aep.usecases.export.unit import run_unit
+from zoho_aep.usecases.export.unit import COLUMNS_WAIT_SECONDS, run_unit
 
 pytestmark = pytest.mark.usefixtures("app_secrets_seeded")
 LEADS = ExportUnit("acme", "Leads")
@@ -209,6 +210,69 @@ def test_a_field_added_in_zoho_is_appended_and_a_removed_one_stays_empty(world: 
     (row,) = world.rows(world.files()[-1])
     assert (row["Lead_Score"], row["Phone"]) == ("42", "")
     assert list(row)[: len(columns)] == columns
+
+
+def map_in_aep(world: ExportWorld, columns: list[str]) -> None:
+    """What S3-path provisioning records once AEP's schema and mapping hold ``columns``."""
+
+    def mutate(state: AepState | None) -> AepState:
+        state = state or AepState("acme", "prod")
+        state.module("Leads").fields = dict.fromkeys(columns, "string")
+        return state
+
+    world.bucket.update_aep_state("acme", mutate)
+
+
+def test_on_the_s3_path_new_fields_wait_for_aep_to_map_them_then_flow_through(world: ExportWorld) -> None:
+    ids = seed(world, 2)
+    finish(world)
+    map_in_aep(world, world.state().columns)
+    world.zoho.crm.add_field(US_ORG, "Leads", "Lead_Score", "integer")
+    world.clock.advance(3600)
+    world.zoho.crm.put(US_ORG, "Leads", {"Lead_Score": 7}, record_id=ids[0])
+    world.clock.advance(5)
+    jobs = len(world.zoho.calls("/crm/bulk/v8/read", "POST"))
+
+    waiting = world.run(modules=("Leads",))
+    again = world.run(modules=("Leads",))
+
+    assert [o.outcome for o in (*waiting.outcomes, *again.outcomes)] == ["pending", "pending"]
+    assert world.events.of_type(ev.EXPORT_COLUMNS_CHANGED) == [
+        {"connection": "acme", "module": "Leads", "added": ["Lead_Score"]}
+    ]  # once: provisioning is already on it
+    assert len(world.zoho.calls("/crm/bulk/v8/read", "POST")) == jobs and "Lead_Score" not in world.state().columns
+
+    map_in_aep(world, [*world.state().columns, "Lead_Score"])  # provisioning added it to schema and mapping
+    finish(world)
+
+    (row,) = world.rows(world.files()[-1])
+    assert row["Lead_Score"] == "7" and world.state().columns_waiting is None
+
+
+def test_an_unmapped_new_field_waits_at_most_half_an_hour(world: ExportWorld) -> None:
+    seed(world, 1)
+    finish(world)
+    map_in_aep(world, world.state().columns)
+    world.zoho.crm.add_field(US_ORG, "Leads", "Lead_Score", "integer")
+    world.clock.advance(3600)
+    assert world.run(modules=("Leads",)).outcomes[0].outcome == "pending"
+
+    world.clock.advance(COLUMNS_WAIT_SECONDS)
+    finish(world)
+
+    assert world.state().columns[-1] == "Lead_Score"
+    assert any("aep-columns-unmapped" in line for line in world.log.lines)
+
+
+def test_without_the_s3_path_provisioned_a_new_field_does_not_wait(world: ExportWorld) -> None:
+    seed(world, 1)
+    finish(world)
+    world.zoho.crm.add_field(US_ORG, "Leads", "Lead_Score", "integer")
+    world.clock.advance(3600)
+
+    finish(world, runs=1)
+
+    assert world.events.of_type(ev.EXPORT_COLUMNS_CHANGED) == []
 
 
 # ---- Zoho's failures ------------------------------------------------------------------------------------
