@@ -750,7 +750,7 @@ def _public_view(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _public_run(record: dict[str, Any]) -> dict[str, Any]:
-    """A flow or run as reads return it: a copy without the emulator's own bookkeeping (``_watermark``)."""
+    """A flow or run as reads return it: a copy without the emulator's own bookkeeping (``_seen``)."""
     return {k: copy.deepcopy(v) for k, v in record.items() if not k.startswith("_")}
 
 

@@ -38,7 +38,7 @@ __all__ = ["CONVERSION_PREFIX", "DataPrep", "Mapper", "RowError"]
 CONVERSION_PREFIX = "/data/foundation/conversion"
 _READ_TYPES = {"ATTRIBUTE": "text/x.schema-path", "EXPRESSION": "text/x.aep-xl", "STATIC": "text/plain"}
 _DATE_CALL = re.compile(r'date\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*,\s*"([^"]+)"\s*\)')
-_TOKENS = re.compile(r"'[^']*'|yyyy|MM|dd|HH|mm|ss|SSS|XXX")
+_TOKENS = re.compile(r"'[^']*'|yyyy|MM|dd|HH|mm|ss|SSS|XXX|[^A-Za-z']")  # a letter outside these is refused
 _GROUPS = {
     "yyyy": r"(?P<year>\d{4})",
     "MM": r"(?P<month>\d{2})",

@@ -1,7 +1,8 @@
 """The ingestion engine of the Adobe emulator: one run of a CloudStorageToAEP flow, as AEP makes it.
 
 A run lists the source connection's folder in S3 with the base connection's own key, takes the files
-modified since the flow last read files (AEP picks files by their last-modified time), gunzips and
+new or modified since the flow last read them (AEP picks files by their last-modified time; S3 lists
+it to the second, so the emulator remembers each file's ETag instead of comparing times), gunzips and
 parses them as the source connection's delimited format, applies the mapping set version the flow
 names, lands the rows that map in the dataset as one batch and records the run in Flow Service's
 shape (``metrics.recordSummary``, ``fileSummary``, ``statusSummary{status, errors}``,
@@ -62,8 +63,8 @@ def run_flow(emulator: AdobeEmulator, flow: dict[str, Any]) -> dict[str, Any]:
         failure = (SOURCE_ERROR, f"The source refused the connection's credential: {denied.code}: {denied.message}")
         new = []
     status, batch_id = _land(emulator, flow, target, ctx, outcome, failure)
-    if failure is None and new:
-        flow["_watermark"] = max(f.modified for f in new).timestamp()
+    if failure is None:
+        flow.setdefault("_seen", {}).update({f.key: f.etag for f in new})
     run = _record(emulator, flow, ctx, started, outcome, status, failure, batch_id)
     emulator.runs[run["id"]] = run
     flow["lastRunDetails"] = {
@@ -79,10 +80,10 @@ def _new_files(params: dict[str, str], source: dict[str, Any], flow: dict[str, A
     bucket, prefix = split_path(source["params"]["path"], params)
     files, _ = list_files(params, bucket, prefix, recursive=bool(source["params"].get("recursive")))
     schedule = flow["scheduleParams"]
-    since = flow.get("_watermark")
-    if since is None and schedule.get("backfill") is False:
-        since = float(schedule["startTime"])
-    return sorted((f for f in files if since is None or f.modified.timestamp() > since), key=lambda f: f.modified)
+    seen: dict[str, str] = flow.get("_seen", {})
+    since = float(schedule["startTime"]) if schedule.get("backfill") is False else None
+    new = [f for f in files if seen.get(f.key) != f.etag and (since is None or f.modified.timestamp() >= since)]
+    return sorted(new, key=lambda f: (f.modified, f.key))
 
 
 def _mapper(emulator: AdobeEmulator, flow: dict[str, Any], target: dict[str, Any], ctx: Context) -> Mapper:

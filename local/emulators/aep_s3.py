@@ -35,6 +35,7 @@ class S3File:
     key: str
     size: int
     modified: datetime
+    etag: str
 
 
 def _client(params: Mapping[str, str]) -> Any:
@@ -69,7 +70,7 @@ def list_files(
     try:
         client.get_bucket_location(Bucket=bucket)
         for page in client.get_paginator("list_objects_v2").paginate(**kwargs):
-            files += [S3File(o["Key"], int(o["Size"]), o["LastModified"]) for o in page.get("Contents", [])]
+            files += [S3File(o["Key"], int(o["Size"]), o["LastModified"], o["ETag"]) for o in page.get("Contents", [])]
             folders += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
     except (ClientError, BotoCoreError) as exc:
         raise _denied(exc) from exc
