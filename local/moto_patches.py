@@ -10,10 +10,17 @@
 3. moto's S3 checks a conditional write (``If-Match``, ``If-None-Match``) and then writes, as two
    steps: two threads can both pass the check. S3 decides a conditional write atomically, so each S3
    object request holds the same lock.
+4. moto's IAM ignores S3 condition keys: it hands no ``s3:prefix`` to the policy check and does not
+   know ``StringLike``, so a ``ListBucket`` allowed only under ``StringLike s3:prefix zoho/*`` lists
+   every prefix of the bucket. In AWS the statement applies only when the request's ``prefix``
+   matches (an absent key matches nothing), and a statement whose condition fails is skipped, not a
+   denial. S3 requests now evaluate ``StringLike``/``StringEquals`` (and their ``Not`` forms) on
+   ``s3:prefix`` and ``s3:delimiter`` that way; other services are untouched.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import threading
 from collections.abc import Callable
@@ -30,6 +37,75 @@ def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(*args, **kwargs)
 
     return call
+
+
+_S3_CONDITION_KEYS = {"prefix": "s3:prefix", "delimiter": "s3:delimiter"}
+_S3_OPERATORS: dict[str, Callable[[str, str], bool]] = {
+    "StringEquals": lambda actual, wanted: actual == wanted,
+    "StringNotEquals": lambda actual, wanted: actual != wanted,
+    "StringLike": lambda actual, wanted: fnmatch.fnmatchcase(actual, wanted),
+    "StringNotLike": lambda actual, wanted: not fnmatch.fnmatchcase(actual, wanted),
+}
+
+
+def _s3_condition_values(data: dict[str, Any]) -> dict[str, str]:
+    """The S3 condition keys a request carries (its query string: moto keeps lists of values)."""
+    values: dict[str, str] = {}
+    for param, key in _S3_CONDITION_KEYS.items():
+        raw = data.get(param)
+        if raw is not None:
+            values[key] = str(raw[0] if isinstance(raw, list) else raw)
+    return values
+
+
+def _s3_conditions_hold(statement: dict[str, Any], values: dict[str, str]) -> bool:
+    """Whether the statement's conditions on S3 keys hold (a key the request lacks fails its test)."""
+    for operator, pairs in (statement.get("Condition") or {}).items():
+        test = _S3_OPERATORS.get(operator)
+        if test is None or not isinstance(pairs, dict):
+            continue  # moto's own behaviour for operators it does not know
+        for key, wanted in pairs.items():
+            if not key.startswith("s3:"):
+                continue
+            options = wanted if isinstance(wanted, list) else [wanted]
+            if key not in values or not any(test(values[key], str(option)) for option in options):
+                return False
+    return True
+
+
+def _patch_s3_conditions() -> None:
+    from moto.iam import access_control
+
+    statement_cls: Any = access_control.IAMPolicyStatement
+    original = statement_cls.is_action_permitted
+
+    def is_action_permitted(
+        self: Any,
+        action: str,
+        resource: str = "*",
+        principal: str | None = None,
+        incoming_condition_values: dict[str, str] | None = None,
+    ) -> Any:
+        if action.startswith("s3:") and incoming_condition_values is not None:
+            if not _s3_conditions_hold(self._statement, incoming_condition_values):
+                return access_control.PermissionResult.NEUTRAL  # AWS: the statement does not apply
+            return original(self, action, resource, principal, None)
+        return original(self, action, resource, principal, incoming_condition_values)
+
+    def check_action_permitted(self: Any, resource: str) -> None:
+        values = _s3_condition_values(self._data)
+        permitted = False
+        for policy in self._access_key.collect_policies():
+            result = access_control.IAMPolicy(policy).is_action_permitted(self._action, resource, None, values)
+            if result == access_control.PermissionResult.DENIED:
+                self._raise_access_denied()
+            permitted = permitted or result == access_control.PermissionResult.PERMITTED
+        if not permitted:
+            self._raise_access_denied()
+
+    statement_cls.is_action_permitted = is_action_permitted
+    request_cls: Any = access_control.S3IAMRequest
+    request_cls.check_action_permitted = check_action_permitted
 
 
 def apply() -> None:
@@ -59,4 +135,5 @@ def apply() -> None:
     from moto.s3.responses import S3Response
 
     S3Response.key_response = _atomic(S3Response.key_response)  # type: ignore[method-assign]
+    _patch_s3_conditions()
     _applied = True

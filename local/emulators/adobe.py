@@ -56,6 +56,22 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from local.emulators.aep_catalog import CATALOG_PREFIX, Catalog
+from local.emulators.aep_common import Context, FlowError, PlatformError, visible
+from local.emulators.aep_dataflows import (
+    CLOUD_STORAGE_FLOW_SPEC_ID,
+    S3_AUTH_SPEC_NAME,
+    S3_SECRET_PARAMS,
+    S3_SPEC_ID,
+    Dataflows,
+    cloud_storage_flow_spec,
+    s3_spec,
+    validated_s3_param,
+    validated_s3_params,
+)
+from local.emulators.aep_dataprep import CONVERSION_PREFIX, DataPrep
+from local.emulators.aep_ingest import run_flow
+from local.emulators.aep_registry import REGISTRY_PREFIX, SchemaRegistry
 from local.emulators.base import Emulator, Request, Response
 
 __all__ = ["FLOW_PREFIX", "ZOHO_AUTH_PARAMS", "ZOHO_SPEC_ID", "AdobeEmulator"]
@@ -73,20 +89,13 @@ ZOHO_AUTH_PARAMS: tuple[str, ...] = (
     "accessToken",
     "refreshToken",
 )
-PUBLIC_AUTH_PARAMS: tuple[str, ...] = ("endpoint", "accountsUrl", "clientId")  # what reads show
+SECRET_AUTH_PARAMS = frozenset({"clientSecret", "accessToken", "refreshToken", *S3_SECRET_PARAMS})  # never read back
 KNOWN_SCOPES = frozenset(
     {"openid", "session", "AdobeID", "read_organizations", "additional_info.projectedProductContext"}
 )
 TOKEN_LIFETIME_SECONDS = 86399
 CRM_PROVIDER_ID = "0ed90a81-07f4-4586-8190-b40eccef1c5a"
 DEFAULT_MODULES = ["Leads", "Contacts", "Accounts", "Deals", "Campaigns", "Tasks", "Products", "Vendors"]
-
-_TITLES = {
-    400: "Invalid request",
-    403: "Forbidden",
-    404: "Resource not found",
-    412: "Version not matching",
-}
 
 
 @dataclass
@@ -101,26 +110,6 @@ class _Token:
     client_id: str
     expires_at: float
     revoked: bool = False
-
-
-class _FlowError(Exception):
-    """A Flow Service error answer, raised from deep inside a handler."""
-
-    def __init__(self, code: str, message: str, title: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = int(code.rsplit("-", 1)[1])
-        self.message = message
-        self.title = title or _TITLES.get(self.status, "Invalid request")
-
-
-@dataclass
-class _Context:
-    """Who is calling, once the gateway let the request through."""
-
-    client_id: str
-    org_id: str
-    sandbox: str
 
 
 def _zoho_spec() -> dict[str, Any]:
@@ -176,7 +165,13 @@ class AdobeEmulator(Emulator):
         # state
         self.connections: dict[str, dict[str, Any]] = {}
         self.source_connections: dict[str, dict[str, Any]] = {}
+        self.target_connections: dict[str, dict[str, Any]] = {}
         self.flows: dict[str, dict[str, Any]] = {}
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.registry = SchemaRegistry(self.now_ms)
+        self.catalog = Catalog(self.registry, self.now_ms)
+        self.dataprep = DataPrep(self.now_ms)
+        self.dataflows = Dataflows(self)
         self.tokens_minted = 0
         self._credentials: dict[str, _Credential] = {}
         self._tokens: dict[str, _Token] = {}
@@ -184,6 +179,8 @@ class AdobeEmulator(Emulator):
         self.route("POST", IMS_TOKEN_PATH, self._ims_token)
         self.route("*", FLOW_PREFIX, self._platform)
         self.route("*", FLOW_PREFIX + "/", self._platform)
+        for prefix in (REGISTRY_PREFIX, CATALOG_PREFIX, CONVERSION_PREFIX):
+            self.route("*", prefix + "/", self._platform)
 
     # ---- lifecycle and set-up -----------------------------------------------------------------
     def start(self) -> AdobeEmulator:
@@ -206,7 +203,7 @@ class AdobeEmulator(Emulator):
         user builds them in AEP; the base connection's DELETE then answers ``1418-400``."""
         with self._lock:
             base = self.connections[connection_id]
-            now = self._now_ms()
+            now = self.now_ms()
             source_id = str(uuid.uuid4())
             self.source_connections[source_id] = {
                 "id": source_id,
@@ -217,7 +214,7 @@ class AdobeEmulator(Emulator):
                 "imsOrgId": base["imsOrgId"],
                 "state": "enabled",
                 "createdAt": now,
-                "etag": self._new_etag(),
+                "etag": self.new_etag(),
             }
             flow_id = flow_id or str(uuid.uuid4())
             self.flows[flow_id] = {
@@ -240,7 +237,7 @@ class AdobeEmulator(Emulator):
                 "imsOrgId": base["imsOrgId"],
                 "state": "enabled",
                 "createdAt": now,
-                "etag": self._new_etag(),
+                "etag": self.new_etag(),
             }
             return flow_id
 
@@ -275,6 +272,44 @@ class AdobeEmulator(Emulator):
         with self._lock:
             return [copy.deepcopy(r) for r in self.connections.values() if r["sandboxName"] == sandbox]
 
+    # ---- the S3 source, for tests and demos -----------------------------------------------------
+    def run_dataflows(self, sandbox: str | None = None) -> list[dict[str, Any]]:
+        """Run every enabled CloudStorageToAEP flow (of ``sandbox``, or all) once now, whatever its
+        schedule says; the new runs, as ``GET /runs`` answers them."""
+        with self._lock:
+            flows = [
+                f
+                for f in self.flows.values()
+                if f["flowSpec"]["id"] == CLOUD_STORAGE_FLOW_SPEC_ID
+                and f["state"] == "enabled"
+                and sandbox in (None, f["sandboxName"])
+            ]
+            return [_public_run(run_flow(self, flow)) for flow in flows]
+
+    def runs_of(self, flow_id: str) -> list[dict[str, Any]]:
+        """The runs of one flow, newest first."""
+        with self._lock:
+            runs = [_public_run(r) for r in self.runs.values() if r["flowId"] == flow_id]
+            return sorted(runs, key=lambda r: r["createdAt"], reverse=True)
+
+    def dataset_rows(self, dataset_id: str) -> list[dict[str, Any]]:
+        """Every row ingested into a dataset so far, in the order they landed."""
+        with self._lock:
+            return self.catalog.rows(dataset_id)
+
+    def dataset_id_named(self, sandbox: str, name: str) -> str:
+        """The id of the dataset called ``name`` in ``sandbox`` (KeyError when there is none)."""
+        with self._lock:
+            for dataset_id, record in self.catalog.datasets.items():
+                if record["sandboxName"] == sandbox and record["name"] == name:
+                    return dataset_id
+        raise KeyError(name)
+
+    def store_of(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Where Flow Service keeps objects of ``kind`` (``sourceConnections``, ``targetConnections``, ``flows``)."""
+        return {"sourceConnections": self.source_connections, "targetConnections": self.target_connections,
+                "flows": self.flows, "runs": self.runs}[kind]  # fmt: skip
+
     # ---- IMS ----------------------------------------------------------------------------------
     def _ims_token(self, request: Request) -> Response:
         form = request.form
@@ -303,9 +338,15 @@ class AdobeEmulator(Emulator):
                 return gate
             try:
                 context = self._flow_checks(request, gate)
+                if request.path.startswith(REGISTRY_PREFIX + "/"):
+                    return self.registry.handle(request, context)
+                if request.path.startswith(CATALOG_PREFIX + "/"):
+                    return self.catalog.handle(request, context)
+                if request.path.startswith(CONVERSION_PREFIX + "/"):
+                    return self.dataprep.handle(request, context)
                 return self._flow_route(request, context)
-            except _FlowError as error:
-                return self._flow_error(error, request, gate)
+            except (FlowError, PlatformError) as error:
+                return error.response(request)
 
     def _gateway(self, request: Request) -> Response | str:
         """Adobe I/O gateway checks; the caller's client id, or the gateway's error answer."""
@@ -341,37 +382,69 @@ class AdobeEmulator(Emulator):
             )
         return token.client_id
 
-    def _flow_checks(self, request: Request, client_id: str) -> _Context:
+    def _flow_checks(self, request: Request, client_id: str) -> Context:
         """Flow Service's own request checks: sandbox header, sandbox, permission."""
         sandbox = request.header("x-sandbox-name")
         if not sandbox:
-            raise _FlowError(
+            raise FlowError(
                 "2105-400",
                 "The header x-sandbox-name is missing in the request. Please add the header in the request and "
                 "try again.",
                 "Header is missing",
             )
         if sandbox not in self._sandboxes:
-            raise _FlowError(
+            raise FlowError(
                 "2101-404",
                 f"The sandbox with the name '{sandbox}' could not be found. Error from Sandbox Management API: "
                 f"Sandbox with name '{sandbox}' not present. Please check if resource exists.",
                 "Sandbox not found",
             )
         if self.missing_permission:
-            raise _FlowError(
+            raise FlowError(
                 "2121-403",
                 "The permission manage is denied on resource Enterprise Source. Please contact your "
                 "administrator to resolve permissions and try again.",
             )
         org_id = self._credentials[client_id].org_id
-        return _Context(client_id, org_id, sandbox)
+        return Context(client_id, org_id, sandbox)
 
-    def _flow_route(self, request: Request, ctx: _Context) -> Response:
+    def _flow_route(self, request: Request, ctx: Context) -> Response:
         parts = [p for p in request.path[len(FLOW_PREFIX) :].split("/") if p]
         method = request.method
         if len(parts) == 2 and parts[0] == "connectionSpecs" and method == "GET":
             return self._get_spec(parts[1])
+        if len(parts) == 2 and parts[0] == "flowSpecs" and method == "GET":
+            if parts[1] != CLOUD_STORAGE_FLOW_SPEC_ID:
+                raise _not_found()
+            return Response.json({"items": [cloud_storage_flow_spec()]})
+        if len(parts) == 1 and parts[0] in ("sourceConnections", "targetConnections", "flows") and method == "POST":
+            body = _json_body(request)
+            if not isinstance(body, dict):
+                raise FlowError("1405-400", "The request body must be a JSON object.")
+            return self.dataflows.create(request, ctx, parts[0], body)
+        if parts in (["targetConnections"], ["runs"]) and method == "GET":
+            return self._list_of(request, ctx, self.store_of(parts[0]))
+        if (
+            len(parts) == 2
+            and parts[0] in ("sourceConnections", "targetConnections", "runs")
+            and method in ("GET", "DELETE")
+        ):
+            store = self.store_of(parts[0])
+            record = store.get(parts[1])
+            if not visible(record, ctx) or record is None or (method == "DELETE" and parts[0] == "runs"):
+                raise _not_found()
+            if method == "DELETE":
+                del store[parts[1]]
+                return Response(204)
+            return Response.json({"items": [_public_run(record) if parts[0] == "runs" else copy.deepcopy(record)]})
+        if len(parts) in (2, 3) and parts[0] == "flows" and method in ("PATCH", "POST"):
+            flow = self.flows.get(parts[1])
+            if not visible(flow, ctx) or flow is None:
+                raise _not_found()
+            if method == "PATCH" and len(parts) == 2:
+                return self.dataflows.patch_flow(request, ctx, flow, _json_body(request))
+            if method == "POST" and parts[2:] == ["action"]:
+                return self.dataflows.action(request, flow)
         if parts == ["connections"]:
             if method == "GET":
                 return self._list_connections(request, ctx)
@@ -392,7 +465,7 @@ class AdobeEmulator(Emulator):
             if method == "DELETE":
                 self._remove_flow(parts[1])
                 return Response(204)
-            return Response.json({"items": [copy.deepcopy(flow)]})
+            return Response.json({"items": [_public_run(flow)]})
         if len(parts) == 3 and parts[0] == "connections" and method == "GET":
             if parts[2] == "explore":
                 return self._explore(request, ctx, parts[1])
@@ -404,6 +477,8 @@ class AdobeEmulator(Emulator):
 
     # ---- connection specs ---------------------------------------------------------------------
     def _get_spec(self, spec_id: str) -> Response:
+        if spec_id == S3_SPEC_ID:
+            return Response.json({"items": [s3_spec()]})
         if spec_id == ZOHO_SPEC_ID and self.zoho_spec_state == "invalid":
             raise _invalid_spec()
         if spec_id != ZOHO_SPEC_ID or self.zoho_spec_state == "gone":
@@ -411,31 +486,34 @@ class AdobeEmulator(Emulator):
         return Response.json({"items": [_zoho_spec()]})
 
     # ---- connections --------------------------------------------------------------------------
-    def _create_connection(self, request: Request, ctx: _Context) -> Response:
+    def _create_connection(self, request: Request, ctx: Context) -> Response:
         body = _json_body(request)
         if not isinstance(body, dict):
-            raise _FlowError("1405-400", "The request body must be a JSON object.")
+            raise FlowError("1405-400", "The request body must be a JSON object.")
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
-            raise _FlowError("1400-400", "Validation failed: 'name' is required and must be a non-empty string.")
+            raise FlowError("1400-400", "Validation failed: 'name' is required and must be a non-empty string.")
         description = body.get("description", "")
         if not isinstance(description, str):
-            raise _FlowError("1400-400", "Validation failed: 'description' must be a string.")
+            raise FlowError("1400-400", "Validation failed: 'description' must be a string.")
         spec = body.get("connectionSpec")
         spec_id = spec.get("id") if isinstance(spec, dict) else None
         spec_version = spec.get("version") if isinstance(spec, dict) else None
-        if spec_id != ZOHO_SPEC_ID or self.zoho_spec_state != "served" or spec_version != "1.0":
+        served = spec_id == S3_SPEC_ID or (spec_id == ZOHO_SPEC_ID and self.zoho_spec_state == "served")
+        if not served or spec_version != "1.0":
             raise _invalid_spec()
         auth = body.get("auth")
         auth = auth if isinstance(auth, dict) else {}
         spec_name = auth.get("specName")
-        if spec_name != ZOHO_AUTH_SPEC_NAME:
-            raise _FlowError(
+        if spec_name != (S3_AUTH_SPEC_NAME if spec_id == S3_SPEC_ID else ZOHO_AUTH_SPEC_NAME):
+            raise FlowError(
                 "1415-400", f"The auth spec '{spec_name}' could not be found for the connection spec ID {spec_id}."
             )
-        params = _validated_params(auth.get("params"))
-        now_ms = self._now_ms()
-        etag = self._new_etag()
+        params = (
+            validated_s3_params(auth.get("params")) if spec_id == S3_SPEC_ID else _validated_params(auth.get("params"))
+        )
+        now_ms = self.now_ms()
+        etag = self.new_etag()
         record: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "createdAt": now_ms,
@@ -459,11 +537,11 @@ class AdobeEmulator(Emulator):
         location = f"{request.server}{FLOW_PREFIX}/connections/{record['id']}"
         return Response.json({"id": record["id"], "etag": etag}, 201, {"Location": location})
 
-    def _list_connections(self, request: Request, ctx: _Context) -> Response:
+    def _list_connections(self, request: Request, ctx: Context) -> Response:
         views = [_public_view(r) for r in self._visible_records(ctx)]
         return self._page(request, "connections", views)
 
-    def _list_of(self, request: Request, ctx: _Context, records: dict[str, dict[str, Any]]) -> Response:
+    def _list_of(self, request: Request, ctx: Context, records: dict[str, dict[str, Any]]) -> Response:
         resource = request.path[len(FLOW_PREFIX) :].strip("/")
         visible = [
             copy.deepcopy(r)
@@ -484,6 +562,10 @@ class AdobeEmulator(Emulator):
         filters = [_parse_property(value) for key, value in pairs if key == "property"]
         limit = _positive_int(dict(pairs).get("limit"), "limit") or self.page_size
         matching = [item for item in items if all(_matches(item, path, op, want) for path, op, want in filters)]
+        orderby = dict(pairs).get("orderby")
+        if orderby:
+            key = orderby.lstrip("-+")
+            matching.sort(key=lambda item: (item.get(key) is None, item.get(key) or 0), reverse=orderby.startswith("-"))
         end = start + limit
         links: dict[str, Any] = {}
         if end < len(matching):
@@ -495,49 +577,54 @@ class AdobeEmulator(Emulator):
             links["next"] = {"href": href}
         return Response.json({"items": matching[start:end], "_links": links})
 
-    def _get_connection(self, request: Request, ctx: _Context, connection_id: str) -> Response:
+    def _get_connection(self, request: Request, ctx: Context, connection_id: str) -> Response:
         return Response.json({"items": [_public_view(self._visible(connection_id, ctx))]})
 
-    def _patch_connection(self, request: Request, ctx: _Context, connection_id: str) -> Response:
+    def _patch_connection(self, request: Request, ctx: Context, connection_id: str) -> Response:
         record = self._visible(connection_id, ctx)
-        if_match = request.header("if-match")
-        if if_match is None:
-            raise _FlowError(
-                "1403-400",
-                "The header 'If-Match' is missing in the request. Please provide the header and try again.",
-                "Header is missing",
-            )
-        if if_match != record["etag"]:
-            raise _FlowError(
-                "1404-412",
-                f"The supplied version '{if_match}' does not match the current version on entity "
-                f"'{record['etag']}'. Please ensure that the supplied version matches the current version on "
-                "entity and try again.",
-            )
+        self.check_if_match(request, record)
         if self.patch_refused:
-            raise _FlowError("1445-400", "PATCH Connection Feature not enabled.")
+            raise FlowError("1445-400", "PATCH Connection Feature not enabled.")
         operations = _json_body(request)
         if not isinstance(operations, list) or not operations:
-            raise _FlowError("1455-400", "An error has occurred while validating patch instructions: expected a list.")
+            raise FlowError("1455-400", "An error has occurred while validating patch instructions: expected a list.")
         updated = copy.deepcopy(record)
+        s3 = record["connectionSpec"]["id"] == S3_SPEC_ID
         for operation in operations:
-            _apply_patch(updated, operation)
-        etag = self._new_etag()
+            _apply_patch(updated, operation, s3=s3)
+        etag = self.new_etag()
         updated.update(
             etag=etag,
             version=etag,
-            updatedAt=self._now_ms(),
+            updatedAt=self.now_ms(),
             updatedBy=f"{ctx.client_id}@AdobeID",
             updatedClient=ctx.client_id,
         )
         self.connections[connection_id] = updated
         return Response.json({"id": connection_id, "etag": etag})
 
-    def _delete_connection(self, request: Request, ctx: _Context, connection_id: str) -> Response:
+    def check_if_match(self, request: Request, record: dict[str, Any]) -> None:
+        """``If-Match`` present (``1403-400``) and the record's current etag (``1404-412``)."""
+        if_match = request.header("if-match")
+        if if_match is None:
+            raise FlowError(
+                "1403-400",
+                "The header 'If-Match' is missing in the request. Please provide the header and try again.",
+                "Header is missing",
+            )
+        if if_match != record["etag"]:
+            raise FlowError(
+                "1404-412",
+                f"The supplied version '{if_match}' does not match the current version on entity "
+                f"'{record['etag']}'. Please ensure that the supplied version matches the current version on "
+                "entity and try again.",
+            )
+
+    def _delete_connection(self, request: Request, ctx: Context, connection_id: str) -> Response:
         self._visible(connection_id, ctx)
         if self.flows_on(connection_id):
             # As Adobe's: the message names the base connection only, never the dataflows.
-            raise _FlowError(
+            raise FlowError(
                 "1418-400",
                 f"The base connection with the ID {connection_id} cannot be deleted because the base connection is "
                 "being used in one or more flows. Please ensure that corresponding flows are deleted before deleting "
@@ -546,45 +633,34 @@ class AdobeEmulator(Emulator):
         del self.connections[connection_id]
         return Response(204)
 
-    def _explore(self, request: Request, ctx: _Context, connection_id: str) -> Response:
-        self._visible(connection_id, ctx)
+    def _explore(self, request: Request, ctx: Context, connection_id: str) -> Response:
+        record = self._visible(connection_id, ctx)
         object_type = request.query.get("objectType", "root")
+        if record["connectionSpec"]["id"] == S3_SPEC_ID:
+            return self.dataflows.explore(record, object_type.lower(), request.query.get("object"))
         if object_type.lower() != "root":
-            raise _FlowError("1451-400", f"Invalid params objectType={object_type} provided in query params.")
+            raise FlowError("1451-400", f"Invalid params objectType={object_type} provided in query params.")
         tables = [
             {"type": "table", "name": m, "path": m, "canPreview": True, "canFetchSchema": True} for m in self.modules
         ]
         return Response.json(tables)
 
     # ---- helpers ------------------------------------------------------------------------------
-    def _visible_records(self, ctx: _Context) -> list[dict[str, Any]]:
+    def _visible_records(self, ctx: Context) -> list[dict[str, Any]]:
         return [r for r in self.connections.values() if r["sandboxName"] == ctx.sandbox and r["imsOrgId"] == ctx.org_id]
 
-    def _visible(self, connection_id: str, ctx: _Context) -> dict[str, Any]:
+    def _visible(self, connection_id: str, ctx: Context) -> dict[str, Any]:
         record = self.connections.get(connection_id)
         if record is None or record["sandboxName"] != ctx.sandbox or record["imsOrgId"] != ctx.org_id:
             raise _not_found()
         return record
 
-    def _now_ms(self) -> int:
+    def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def _new_etag(self) -> str:
+    def new_etag(self) -> str:
         """An etag shaped like Adobe's, literal quotes included: ``"600290fc-0000-0200-0000-67084cc30000"``."""
         return f'"{secrets.token_hex(4)}-0000-0200-0000-{int(self.clock()) & 0xFFFFFFFF:08x}0000"'
-
-    def _flow_error(self, error: _FlowError, request: Request, client_id: str) -> Response:
-        """The body of the labels tutorial's example: type, title, status, report, errorMessage, errorDetails."""
-        request_id = request.header("x-request-id") or str(uuid.uuid4())
-        body = {
-            "type": f"https://ns.adobe.com/aep/errors/FLOW-{error.code}",
-            "title": error.title,
-            "status": error.status,
-            "report": {"detailed-message": error.message, "request-id": request_id},
-            "errorMessage": error.message,
-            "errorDetails": error.message,
-        }
-        return Response.json(body, error.status, {"x-request-id": request_id})
 
 
 # ---- module helpers ---------------------------------------------------------------------------
@@ -596,30 +672,30 @@ def _gateway_error(status: int, code: str, message: str) -> Response:
     return Response.json({"error_code": code, "message": message}, status)
 
 
-def _not_found() -> _FlowError:
-    return _FlowError(
+def _not_found() -> FlowError:
+    return FlowError(
         "1101-404",
         "The requested resource is not found. Error from flow provider: Resource with given id does not exist.",
     )
 
 
-def _invalid_spec() -> _FlowError:
-    return _FlowError("1413-400", "The spec ID provided is invalid. Please provide a valid spec ID and try again.")
+def _invalid_spec() -> FlowError:
+    return FlowError("1413-400", "The spec ID provided is invalid. Please provide a valid spec ID and try again.")
 
 
 def _json_body(request: Request) -> Any:
     if not request.body.strip():
-        raise _FlowError("1405-400", "The request body cannot be null or empty. Please provide a request body.")
+        raise FlowError("1405-400", "The request body cannot be null or empty. Please provide a request body.")
     try:
         return request.json()
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _FlowError("1405-400", "The request body is not valid JSON.") from exc
+        raise FlowError("1405-400", "The request body is not valid JSON.") from exc
 
 
 def _validated_params(params: Any) -> dict[str, str]:
     """The six Zoho auth params, exactly, each a non-empty string (else ``1400-400``)."""
     if not isinstance(params, dict) or set(params) != set(ZOHO_AUTH_PARAMS):
-        raise _FlowError(
+        raise FlowError(
             "1400-400", f"Validation failed: auth.params must hold exactly these keys: {', '.join(ZOHO_AUTH_PARAMS)}."
         )
     for key in ZOHO_AUTH_PARAMS:
@@ -629,36 +705,38 @@ def _validated_params(params: Any) -> dict[str, str]:
 
 def _validated_param(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _FlowError("1400-400", f"Validation failed: auth.params.{key} must be a non-empty string.")
+        raise FlowError("1400-400", f"Validation failed: auth.params.{key} must be a non-empty string.")
     return value
 
 
-def _apply_patch(record: dict[str, Any], operation: Any) -> None:
+def _apply_patch(record: dict[str, Any], operation: Any, *, s3: bool = False) -> None:
     """Apply one JSON-Patch ``replace`` to ``record`` (a copy), validating it first."""
     if not isinstance(operation, dict) or "path" not in operation or "value" not in operation:
-        raise _FlowError(
+        raise FlowError(
             "1455-400", "An error has occurred while validating patch instructions: each needs op, path and value."
         )
     op, path, value = operation.get("op"), operation["path"], operation["value"]
     param_key = path.removeprefix("/auth/params/") if isinstance(path, str) else None
     if not isinstance(op, str) or op.lower() != "replace":
-        raise _FlowError(
+        raise FlowError(
             "1434-400", f"Unsupported operation '{op}' received. Please use one of the supported operation types."
         )
     if path == "/auth/params":
-        record["auth"]["params"] = _validated_params(value)
+        record["auth"]["params"] = validated_s3_params(value) if s3 else _validated_params(value)
+    elif s3 and param_key != path and isinstance(param_key, str):
+        record["auth"]["params"][param_key] = validated_s3_param(param_key, value)
     elif param_key != path and param_key in ZOHO_AUTH_PARAMS:
         record["auth"]["params"][param_key] = _validated_param(param_key, value)
     elif path == "/name":
         if not isinstance(value, str) or not value.strip():
-            raise _FlowError("1400-400", "Validation failed: 'name' must be a non-empty string.")
+            raise FlowError("1400-400", "Validation failed: 'name' must be a non-empty string.")
         record["name"] = value
     elif path == "/description":
         if not isinstance(value, str):
-            raise _FlowError("1400-400", "Validation failed: 'description' must be a string.")
+            raise FlowError("1400-400", "Validation failed: 'description' must be a string.")
         record["description"] = value
     else:
-        raise _FlowError(
+        raise FlowError(
             "1455-400", f"An error has occurred while validating patch instructions: unsupported path {path!r}."
         )
 
@@ -667,8 +745,13 @@ def _public_view(record: dict[str, Any]) -> dict[str, Any]:
     """A record as reads return it: a copy whose ``auth.params`` omits the secret ones."""
     view = copy.deepcopy(record)
     params = view["auth"]["params"]
-    view["auth"]["params"] = {k: params[k] for k in PUBLIC_AUTH_PARAMS if k in params}
+    view["auth"]["params"] = {k: v for k, v in params.items() if k not in SECRET_AUTH_PARAMS}
     return view
+
+
+def _public_run(record: dict[str, Any]) -> dict[str, Any]:
+    """A flow or run as reads return it: a copy without the emulator's own bookkeeping (``_seen``)."""
+    return {k: copy.deepcopy(v) for k, v in record.items() if not k.startswith("_")}
 
 
 def _parse_property(value: str) -> tuple[str, str, str]:
@@ -677,9 +760,9 @@ def _parse_property(value: str) -> tuple[str, str, str]:
         field_path, found, expected = value.partition(op)
         if found:
             if not field_path:
-                raise _FlowError("1453-400", f"Invalid query value {value} provided in query param.")
+                raise FlowError("1453-400", f"Invalid query value {value} provided in query param.")
             return field_path, op, expected
-    raise _FlowError("1450-400", f"Invalid operator in filter params: {value}.")
+    raise FlowError("1450-400", f"Invalid operator in filter params: {value}.")
 
 
 def _matches(view: dict[str, Any], field_path: str, op: str, expected: str) -> bool:
@@ -708,7 +791,7 @@ def _positive_int(raw: str | None, name: str) -> int | None:
     if raw is None:
         return None
     if not raw.isdigit() or int(raw) < 1:
-        raise _FlowError("1453-400", f"Invalid query value {name}={raw} provided in query param.")
+        raise FlowError("1453-400", f"Invalid query value {name}={raw} provided in query param.")
     return int(raw)
 
 
@@ -724,5 +807,5 @@ def _continuation(token: str) -> tuple[list[tuple[str, str]], int]:
         pairs = [(str(k), str(v)) for k, v in data["q"]]
         offset = int(data["o"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise _FlowError("1453-400", "Invalid query value continuationToken provided in query param.") from exc
+        raise FlowError("1453-400", "Invalid query value continuationToken provided in query param.") from exc
     return pairs, offset
