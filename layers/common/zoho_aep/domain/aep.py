@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,7 +86,8 @@ def flow_schedule(interval_minutes: int, now: float) -> dict[str, Any]:
 
 def judge_run(status: object, failed_records: int, input_records: int, threshold: float) -> str:
     """``ok``, ``failed`` (the run failed, or its row errors passed ``threshold``, a share 0-1) or ``running``."""
-    value = str(status or "").strip().lower().replace("-", "_").replace(" ", "_")
+    # Adobe spells statuses in camelCase (``partialSuccess``) and, in places, with dashes or spaces.
+    value = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", str(status or "").strip()).lower().replace("-", "_").replace(" ", "_")
     if value in _RUN_DONE_FAILED:
         return RUN_FAILED
     if value in _RUN_DONE_OK or value in _RUN_DONE_PARTIAL:

@@ -55,9 +55,10 @@ class Run:
             raise AdobeResponseInvalid("Flow Service returned a run without an id.")
         metrics = _obj(record.get("metrics"))
         records, files, status = (_obj(metrics.get(k)) for k in ("recordSummary", "fileSummary", "statusSummary"))
-        errors = status.get("errors")
-        errors = errors if isinstance(errors, list) else []
-        codes = tuple(str(e.get("code"))[:40] for e in errors if isinstance(e, dict) and e.get("code"))
+        errors = list(_items(status.get("errors")))
+        for activity in _items(record.get("activities")):  # where Adobe's run docs put row errors
+            errors += _items(_obj(_obj(activity.get("statusSummary")).get("extensions")).get("errors"))
+        codes = tuple(dict.fromkeys(str(e.get("code"))[:40] for e in errors if e.get("code")))
         created = record.get("createdAt")
         return cls(
             id=record["id"],
@@ -69,6 +70,10 @@ class Run:
             files=_count(files.get("inputFileCount")),
             error_codes=codes,
         )
+
+
+def _items(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def _obj(value: Any) -> dict[str, Any]:

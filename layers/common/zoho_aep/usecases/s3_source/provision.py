@@ -90,6 +90,7 @@ from .deps import AepApis, S3SourceDeps
 from .objects import ensure
 
 SPEC_VERSION = "1.0"
+PARTIAL_INGESTION_PERCENT = "100"  # the share of a batch's rows that may fail before AEP fails all of it
 PERSON_MODULES = frozenset({"Leads", "Contacts"})  # Profile-enabled when an identity namespace is set
 
 
@@ -432,6 +433,9 @@ def _flow(
         "targetConnectionIds": [target_id],
         "transformations": [_mapping_step(mapping_id, version)],
         "scheduleParams": flow_schedule(interval, deps.clock()),
+        # Partial ingestion: AEP lands every good row and reports the others as row errors; the watch
+        # judges them against AepRowErrorThreshold (without it one bad date fails the whole file).
+        "options": {"partialIngestionPercent": PARTIAL_INGESTION_PERCENT},
     }
     flow, created = ensure(
         "dataflow",
@@ -453,7 +457,8 @@ def _flow(
     schedule = record.get("scheduleParams")
     current_interval = schedule.get("interval") if isinstance(schedule, dict) else None
     if str(current_interval or "") != str(max(MIN_FLOW_INTERVAL_MINUTES, interval)):
-        operations.append({"op": "replace", "path": "/scheduleParams/interval", "value": str(interval)})
+        wanted = str(max(MIN_FLOW_INTERVAL_MINUTES, interval))
+        operations.append({"op": "replace", "path": "/scheduleParams/interval", "value": wanted})
     if not operations or flow.etag is None:
         return
     try:
