@@ -1,6 +1,6 @@
-"""The local sandbox's last step: provision a connected Zoho org in an emulated AEP and show it.
+"""Provision a connected Zoho org in an emulated AEP on the native path (Adobe's Zoho CRM source).
 
-``make demo`` calls :func:`provision_in_emulated_aep` after the consent and the callback: it gives
+Where Adobe still serves the source (the emulator's default), :func:`provision_in_emulated_aep` gives
 the Adobe emulator an OAuth Server-to-Server credential, stores that credential in
 ``{prefix}/adobe`` the way an operator would, and runs the real provisioning use case against the
 emulator. The base connection then lives in the emulated AEP, with the Zoho modules it sees.

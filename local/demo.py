@@ -1,11 +1,12 @@
 """``make demo``: a whole onboarding on one machine, no account needed.
 
-moto's server plays Secrets Manager and EventBridge, the emulator plays Zoho. The demo creates a
-connect link with the real command line, has the emulated Zoho admin accept it, runs the real
-callback handler on the redirect, prints the stored connection with its secrets masked, provisions
-the AEP base connection in the emulated Adobe Experience Platform (with the Zoho modules it sees),
-then runs a scheduled token refresh cycle 45 simulated minutes later and shows the expiry before and
-after.
+moto's server plays Secrets Manager, EventBridge, S3 and IAM; the emulators play Zoho and Adobe.
+The demo creates a connect link with the real command line, has the emulated Zoho admin accept it,
+runs the real callback handler on the redirect and prints the stored connection with its secrets
+masked. Provisioning finds Adobe's Zoho CRM source retired and takes the Amazon S3 path: schemas,
+datasets and dataflows in the emulated AEP. A scheduled token refresh follows, then the export of the
+org's records to the bucket, AEP's dataflows reading them into the datasets (rows per module), and a
+delta (a change, a deletion) arriving as a second run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from local.aep_step import provision_in_emulated_aep
 from local.functions import load_function
 from local.narration import Say, logs_to_file
 from local.refresh_step import show_refresh_cycle
@@ -64,29 +64,15 @@ class _Context:
     aws_request_id = "demo-request"
 
 
-def run_export_step(world: Any, start: float) -> bool:
-    """Step 8: a backfill of the emulated org's modules to the emulated bucket, then a delta."""
-    from local.export_step import DEMO_BUCKET, seed_org, show_export
+def export_deps(world: Any, settings: Any, now: dict[str, float]) -> Any:
+    """The export's real adapters on the demo's simulated clock."""
     from zoho_aep import wiring
-    from zoho_aep.adapters import aws
     from zoho_aep.adapters.logs import get_logger
-    from zoho_aep.config.settings import load_settings
 
-    now = {"t": start}
     world.zoho.clock = lambda: now["t"]
-
-    def advance(seconds: float) -> None:
-        now["t"] += seconds
-
-    aws.client("s3").create_bucket(Bucket=DEMO_BUCKET)
-    seed_org(world.zoho, ORG_ID, before=start - 3600)
-    settings = load_settings({**world.env, "EXPORT_BUCKET": DEMO_BUCKET})
     deps = wiring.export_deps(settings, get_logger("zoho-export"))
     deps.clock = deps.refresh.clock = lambda: now["t"]
-    say(f"    Bucket {DEMO_BUCKET}, files under zoho/acme/<Module>/ (gzip CSV, one per Bulk Read page):")
-    return show_export(
-        deps, aws.client("s3"), world.zoho, ORG_ID, "acme", advance=advance, say=lambda x: say(f"    {x}")
-    )
+    return deps
 
 
 def main() -> int:
@@ -151,33 +137,65 @@ def _run(shout: Say) -> int:
         say("    tags: " + json.dumps(store.get_tags("acme"), sort_keys=True))
 
         step(6, "The 'Zoho connection authorized' event triggers AEP provisioning (Adobe emulated).")
+        from local.aep_s3_step import path_deps, prepare_s3_path, provision_along_the_path, show_ingestion, show_watch
         from local.emulators.adobe import AdobeEmulator
+        from local.export_step import DEMO_BUCKET, seed_org, show_backfill, show_delta
+        from zoho_aep.adapters import aws
+        from zoho_aep.adapters.events import RecordingPublisher
         from zoho_aep.config.settings import load_settings
 
         adobe = AdobeEmulator().start()
         try:
-            result = provision_in_emulated_aep(load_settings(), "acme", adobe, say=lambda line: say(f"    {line}"))
+            settings = prepare_s3_path(load_settings(), adobe, bucket=DEMO_BUCKET, s3_url=world.moto_url)
+            say(f"    The stack's export bucket {DEMO_BUCKET} and AEP's read-only key to it are in place.")
+            events = RecordingPublisher()
+            aep = path_deps(settings, events)
+            result = provision_along_the_path(aep, events, "acme", adobe, lambda line: say(f"    {line}"))
+            if not result.ok:
+                return 1
+            say("    tags: " + json.dumps(store.get_tags("acme"), sort_keys=True))
+
+            step(7, "45 minutes later (simulated clock): the scheduled token refresh finds acme due.")
+            later = time.time() + 45 * 60
+            world.zoho.clock = lambda: later
+            from zoho_aep import wiring
+            from zoho_aep.adapters.logs import get_logger
+
+            deps = wiring.refresh_deps(load_settings(), logger=get_logger("token-refresh"))
+            deps.clock = lambda: later
+            report = show_refresh_cycle(deps, force=False, out=lambda line: say(f"    {line}"))
+            if report.count("refreshed") != 1:
+                return 1
+
+            step(8, "The export: acme's CRM records to the stack's bucket (Zoho's Bulk Read), gzip CSV per page.")
+            now = {"t": later}
+
+            def advance(seconds: float) -> None:
+                now["t"] += seconds
+
+            seed_org(world.zoho, ORG_ID, before=later - 3600)
+            exporting = export_deps(world, settings, now)
+            if not show_backfill(exporting, aws.client("s3"), "acme", advance=advance, say=lambda x: say(f"    {x}")):
+                return 1
+
+            step(9, "AEP's dataflows run (emulated): its S3 source reads the new files with the reader's key.")
+            assert aep.s3 is not None  # nosec B101  # prepare_s3_path set the bucket
+            bucket = aep.s3().bucket
+            first = show_ingestion(adobe, bucket, "acme", lambda line: say(f"    {line}"))
+            if not first or not all(first.values()) or not show_watch(aep, lambda line: say(f"    {line}")):
+                return 1
+
+            step(10, "The delta: a change and a deletion in Zoho, the next export, AEP's next run.")
+            shown = lambda x: say(f"    {x}")  # noqa: E731
+            if not show_delta(exporting, aws.client("s3"), world.zoho, ORG_ID, "acme", advance=advance, say=shown):
+                return 1
+            second = show_ingestion(adobe, bucket, "acme", shown)
+            if second.get("Leads") != first["Leads"] + 1 or second.get("Contacts") != first["Contacts"] + 1:
+                return 1
+            say("    AEP's datasets keep every version: the renamed lead is a new row, the deleted contact a row")
+            say("    with zoho_deleted = true (take the newest row per id, drop the deleted ones).")
         finally:
             adobe.stop()
-        if not result.ok:
-            return 1
-        say("    tags: " + json.dumps(store.get_tags("acme"), sort_keys=True))
-
-        step(7, "45 minutes later (simulated clock): the scheduled token refresh finds acme due.")
-        later = time.time() + 45 * 60
-        world.zoho.clock = lambda: later
-        from zoho_aep import wiring
-        from zoho_aep.adapters.logs import get_logger
-
-        deps = wiring.refresh_deps(load_settings(), logger=get_logger("token-refresh"))
-        deps.clock = lambda: later
-        report = show_refresh_cycle(deps, force=False, out=lambda line: say(f"    {line}"))
-        if report.count("refreshed") != 1:
-            return 1
-
-        step(8, "The Amazon S3 path: acme's CRM records exported to the stack's bucket (Zoho's Bulk Read).")
-        if not run_export_step(world, later):
-            return 1
     say("\nDemo complete.")
     return 0
 

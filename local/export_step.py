@@ -1,10 +1,10 @@
 """The demo's export step: the emulated org's records exported to the emulated bucket, then a delta.
 
-``make demo`` calls :func:`show_export` after provisioning: it fills the emulated Zoho org with
-records, runs the real export (``wiring.export_deps``, on the demo's simulated clock) as direct
-invokes do until each module's window is in the bucket (the emulator finishes Bulk Read jobs at once;
-each run goes as far as it can without waiting), and prints the files per module. Then a change and
-a deletion in the org, and a second export that carries just those.
+``make demo`` calls :func:`show_backfill` after provisioning: it runs the real export
+(``wiring.export_deps``, on the demo's simulated clock) over the emulated org's records as direct
+invokes do until each module's window is in the bucket (the emulator finishes Bulk Read jobs at
+once; each run goes as far as it can without waiting), and prints the files per module. Once AEP has
+read them, :func:`show_delta` makes a change and a deletion in the org and exports just those.
 """
 
 from __future__ import annotations
@@ -58,7 +58,19 @@ def files(s3: Any, connection: str, module: str) -> list[str]:
     return sorted(item["Key"] for item in answer.get("Contents", []))
 
 
-def show_export(
+def show_backfill(
+    deps: ExportDeps, s3: Any, connection: str, *, advance: Callable[[float], None], say: Callable[[str], None] = print
+) -> bool:
+    """Every module's first export (a backfill over several Bulk Read pages); True when each completed."""
+    modules = list(DEMO_RECORDS)
+    outcomes = export_until_done(deps, connection, modules, advance)
+    for item in outcomes:
+        keys = files(s3, connection, item["module"])
+        say(f"{item['module']:<9} {item['outcome']}: {item['records']} records in {len(keys)} file(s)")
+    return len(outcomes) == len(modules) and all(o["outcome"] == "completed" for o in outcomes)
+
+
+def show_delta(
     deps: ExportDeps,
     s3: Any,
     zoho: ZohoEmulator,
@@ -68,24 +80,16 @@ def show_export(
     advance: Callable[[float], None],
     say: Callable[[str], None] = print,
 ) -> bool:
-    """Backfill, then a delta; True when both carried exactly what they should."""
+    """A change and a deletion in Zoho, then the next export: True when it carried exactly those."""
     modules = list(DEMO_RECORDS)
-    outcomes = export_until_done(deps, connection, modules, advance)
-    ok = len(outcomes) == len(modules) and all(o["outcome"] == "completed" for o in outcomes)
-    for item in outcomes:
-        keys = files(s3, connection, item["module"])
-        say(f"{item['module']:<9} {item['outcome']}: {item['records']} records in {len(keys)} file(s)")
     first = {m: files(s3, connection, m) for m in modules}
-    if not ok:
-        return False
-
     lead = sorted(zoho.crm.module(org_id, "Leads").records)[0]
     contact = sorted(zoho.crm.module(org_id, "Contacts").records)[0]
-    advance(3600)
+    advance(3 * 3600)
     zoho.crm.put(org_id, "Leads", {"Last_Name": "Renamed in Zoho"}, record_id=lead)
     zoho.crm.delete(org_id, "Contacts", contact)
-    say(f"In Zoho: lead {lead} renamed, contact {contact} deleted. An hour later, the next export:")
-    advance(5)
+    say(f"In Zoho: lead {lead} renamed, contact {contact} deleted. At the next scheduled export:")
+    advance(600)
     delta = export_until_done(deps, connection, modules, advance)
     for item in delta:
         new = [k for k in files(s3, connection, item["module"]) if k not in first[item["module"]]]

@@ -76,6 +76,7 @@ def local_world(callback_url: str = "http://127.0.0.1:8400/oauth/callback") -> I
         "AWS_ENDPOINT_URL_LAMBDA": moto_url,
         "AWS_ENDPOINT_URL_SQS": moto_url,
         "AWS_ENDPOINT_URL_S3": moto_url,
+        "AWS_ENDPOINT_URL_IAM": moto_url,
         "SECRET_PREFIX": PREFIX,
         "CALLBACK_URL": callback_url,
         "EVENT_BUS_NAME": "default",

@@ -133,10 +133,19 @@ def test_make_demo_script_runs_the_whole_onboarding() -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "HTTP 200: Zoho CRM connected" in result.stdout
     assert '"zoho-aep:status": "active"' in result.stdout
-    assert "AEP sees 8 Zoho CRM modules" in result.stdout
+    assert "Path: amazon-s3 (AepSourcePath auto; Adobe no longer serves its Zoho CRM source)" in result.stdout
+    assert "Leads     schema + dataset 'Zoho CRM Leads (acme)'" in result.stdout
     assert "1 of 1 connection(s) refreshed" in result.stdout
     assert "Leads     completed: 1200 records in 3 file(s)" in result.stdout
+    # The records as rows in the emulated AEP datasets, then the delta as a second run.
+    assert "Leads     run success: 1200 rows read, 0 failed; dataset 'Zoho CRM Leads (acme)' has 1200 rows" in (
+        result.stdout
+    )
+    assert "The run watch looked at 4 dataflows of 1 connection(s): failing none." in result.stdout
     assert "Contacts  0 changed, 1 deleted, 1 new file(s)" in result.stdout
+    assert "Contacts  run success: 1 rows read, 0 failed; dataset 'Zoho CRM Contacts (acme)' has 801 rows" in (
+        result.stdout
+    )
     assert "Demo complete." in result.stdout
     # A story on the terminal: the functions' JSON log and metric lines are in the log file it names.
     assert [line for line in result.stdout.splitlines() if line.lstrip().startswith('{"')] == []
