@@ -220,7 +220,7 @@ def _set(deps: RotationDeps, secret_id: str, token: str) -> StepDone:
         "AEP base connections moved to the new reader key",
         extra={"step": SET, "key_suffix": new.suffix, "base_connections": len(states), "patched": len(todo)},
     )
-    return StepDone(SET, new.suffix, len(states))
+    return StepDone(SET, new.suffix, len(states), already_done=not todo)
 
 
 def _test(deps: RotationDeps, secret_id: str, token: str) -> StepDone:
