@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from tests.support.leaks import find_leaks
-from tests.support.reader_rotation import SECRET_NAME, RotationWorld, begin_rotation
+from tests.support.reader_rotation import READER_USER, SECRET_NAME, RotationWorld, begin_rotation
+from zoho_aep.adapters.iam import ReaderUserKeys
+from zoho_aep.adapters.secrets import RotatingSecret
 from zoho_aep.domain import events as ev
 from zoho_aep.domain.errors import ReaderKeyStoreError, ReaderRotationRefused, StoreError, ZohoAepError
 from zoho_aep.usecases.reader_key import CREATE, FINISH, SET, STEPS, TEST
@@ -153,8 +155,8 @@ def test_secrets_managers_retry_of_a_failed_rotation_completes_it(connected: Rot
     _break(world, failing)
     with pytest.raises(ZohoAepError):
         world.rotate(token)
-    world.deps.user = type(world.deps.user)(world.deps.user.user_name, world.iam)  # type: ignore[attr-defined]
-    world.deps.secret = type(world.deps.secret)(world.sm)  # type: ignore[call-arg]
+    world.deps.user = ReaderUserKeys(READER_USER, world.iam)  # the faults cleared
+    world.deps.secret = RotatingSecret(world.sm)
     world.flows.fail_patch = lambda base_id, key_id: False
     world.flows.fail_explore = lambda base_id: False
 
@@ -217,7 +219,7 @@ def test_a_leftover_key_from_a_rotation_that_ended_early_makes_room_but_the_curr
 ) -> None:
     world = connected
     current = world.current()
-    world.iam.create_access_key(UserName=world.deps.user.user_name)  # type: ignore[attr-defined]  # orphan
+    world.iam.create_access_key(UserName=READER_USER)  # orphan
 
     world.rotate()
 
@@ -228,7 +230,7 @@ def test_a_leftover_key_from_a_rotation_that_ended_early_makes_room_but_the_curr
 def test_the_current_key_is_never_deleted_to_make_room(connected: RotationWorld) -> None:
     world = connected
     current = world.current()
-    world.iam.create_access_key(UserName=world.deps.user.user_name)  # type: ignore[attr-defined]
+    world.iam.create_access_key(UserName=READER_USER)
     token = begin_rotation()
 
     world.step(token, CREATE)

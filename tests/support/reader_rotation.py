@@ -155,7 +155,7 @@ def begin_rotation(secret_name: str = SECRET_NAME) -> str:
     from moto.secretsmanager.models import secretsmanager_backends
 
     backend = secretsmanager_backends[ACCOUNT][REGION]
-    secret = backend.secrets[secret_name]
+    secret: Any = backend.secrets[secret_name]
     secret.rotation_enabled = True
     secret.rotation_requested, secret.auto_rotate_after_days = True, 30  # moto's describe shows it then
     secret.remove_version_stages_from_old_versions(["AWSPENDING"])
