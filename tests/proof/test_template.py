@@ -75,9 +75,16 @@ EXPORT_FUNCTIONS = {
     "export-worker": "ZohoExportWorkerFunction",
     "export-callback": "ZohoExportCallbackFunction",
 }
-ALL_FUNCTIONS = {**FUNCTIONS, **EXPORT_FUNCTIONS}
+# The reader key's rotation: its grants are compared with its calls in test_reader_iam.py.
+ROTATION_FUNCTIONS = {"reader-rotation": "AepReaderRotationFunction"}
+ALL_FUNCTIONS = {**FUNCTIONS, **EXPORT_FUNCTIONS, **ROTATION_FUNCTIONS}
 LIFECYCLE_BUS = "LifecycleEventBus"
-APP_SECRETS = {"ZohoClientSecret": "zoho-client", "AdobeSecret": "adobe", "StateKeySecret": "state-key"}
+APP_SECRETS = {
+    "ZohoClientSecret": "zoho-client",
+    "AdobeSecret": "adobe",
+    "StateKeySecret": "state-key",
+    "AepReaderSecret": "aep-s3-reader",
+}
 CONNECTIONS_ARN = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretPrefix}/connections/*"
 )

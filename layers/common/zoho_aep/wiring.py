@@ -14,8 +14,9 @@ from .adapters.adobe.ims import ImsTokenProvider
 from .adapters.adobe.registry import SchemaRegistryClient
 from .adapters.events import EventBridgePublisher
 from .adapters.http import HttpClient, RetryPolicy
+from .adapters.iam import ReaderUserKeys
 from .adapters.s3 import ExportBucket
-from .adapters.secrets import AppSecrets, ConnectionStore
+from .adapters.secrets import READER_SECRET, AppSecrets, ConnectionStore, RotatingSecret
 from .adapters.sqs import ExportQueue, SqsShardQueues
 from .adapters.zoho.crm import ZohoCrmClient
 from .adapters.zoho.oauth import ZohoOAuthClient
@@ -28,6 +29,7 @@ from .usecases.connect import ConnectDeps
 from .usecases.export.callback import BulkCallbackDeps
 from .usecases.export.deps import ExportDeps
 from .usecases.provision import ProvisionDeps
+from .usecases.reader_key import RotationDeps
 from .usecases.refresh.deps import RefreshDeps
 from .usecases.refresh.planner import FanOut
 from .usecases.s3_source.deps import AepApis, S3SourceDeps
@@ -219,3 +221,34 @@ def bulk_callback_deps(settings: Settings) -> BulkCallbackDeps:
         return ExportQueue(settings.export_queue_url)
 
     return BulkCallbackDeps(secrets.state_key, queue, time.time)
+
+
+def reader_secret_name(settings: Settings) -> str:
+    """``{prefix}/aep-s3-reader``: the one secret the reader's rotation function rotates."""
+    return f"{settings.secret_prefix}/{READER_SECRET}"
+
+
+def reader_rotation_deps(settings: Settings, logger: Any, on_failure: Any = None) -> RotationDeps:
+    """The reader key's rotation: the reader user's keys, its secret, the AEP states, Flow Service per sandbox."""
+    if not settings.export_bucket:
+        raise ExportNotConfigured("EXPORT_BUCKET: not set; the reader reads the stack's export bucket")
+    if not settings.aep_reader_user:
+        raise ExportNotConfigured("AEP_READER_USER: not set; it is the IAM user whose key AEP holds")
+    secrets = app_secrets(settings)
+    adobe_http = HttpClient(ADOBE_POLICY)
+    ims = ImsTokenProvider(adobe_http, settings.adobe_ims_url, secrets.adobe)
+
+    def flows(sandbox: str) -> FlowServiceClient:
+        return FlowServiceClient(adobe_http, settings.adobe_platform_url, ims, secrets.adobe, sandbox)
+
+    return RotationDeps(
+        secret=RotatingSecret(),
+        user=ReaderUserKeys(settings.aep_reader_user),
+        states=ExportBucket(settings.export_bucket),
+        flows=flows,
+        bucket=settings.export_bucket,
+        service_url=settings.aep_s3_service_url or f"https://s3.{settings.aws_region}.amazonaws.com",
+        events=EventBridgePublisher(settings.event_bus_name),
+        logger=logger,
+        on_failure=on_failure,
+    )

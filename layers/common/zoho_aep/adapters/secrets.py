@@ -166,6 +166,98 @@ class AppSecrets(AwsAdapter):
         return key
 
 
+@dataclass(frozen=True)
+class SecretVersions:
+    """What ``DescribeSecret`` says of a rotated secret: its name, whether rotation is on, each version's stages."""
+
+    arn: str
+    name: str
+    rotation_enabled: bool
+    stages: Mapping[str, tuple[str, ...]]  # version id -> staging labels
+
+    def version_with(self, stage: str) -> str | None:
+        """The version that carries ``stage`` (a label is on at most one version), else None."""
+        return next((version for version, labels in self.stages.items() if stage in labels), None)
+
+
+def reader_key_value(key: ReaderKey) -> str:
+    """The ``{prefix}/aep-s3-reader`` JSON that :meth:`AppSecrets.aep_reader` reads."""
+    return json.dumps({"access_key_id": key.access_key_id, "secret_access_key": key.secret_access_key})
+
+
+def parse_reader_key(text: object) -> ReaderKey | None:
+    """The key a version of ``{prefix}/aep-s3-reader`` holds; None for the stack's placeholder (``{}``)."""
+    try:
+        data = json.loads(text) if isinstance(text, str) and text.strip() else {}
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    key_id, secret = _strip(data.get("access_key_id")), _strip(data.get("secret_access_key"))
+    if not key_id or not secret:
+        return None
+    pin_secret(secret)
+    return ReaderKey(key_id, secret)
+
+
+class RotatingSecret(AwsAdapter):
+    """One secret under a Secrets Manager rotation: its versions and stages, each version's value, the
+    ``AWSPENDING`` write and the ``AWSCURRENT`` move (AWS's rotation contract; the version id is the
+    rotation's ``ClientRequestToken``)."""
+
+    service = "secretsmanager"
+
+    def describe(self, secret_id: str) -> SecretVersions:
+        try:
+            answer = self.client.describe_secret(SecretId=secret_id)
+        except client_errors() as exc:
+            why = aws.error_code(exc) or "error"
+            raise StoreError(f"Secrets Manager refused to describe the secret ({why}).") from exc
+        stages = {str(v): tuple(labels) for v, labels in (answer.get("VersionIdsToStages") or {}).items()}
+        return SecretVersions(
+            arn=str(answer.get("ARN") or ""),
+            name=str(answer.get("Name") or ""),
+            rotation_enabled=bool(answer.get("RotationEnabled")),
+            stages=stages,
+        )
+
+    def reader_key(self, secret_id: str, *, stage: str, version_id: str | None = None) -> ReaderKey | None:
+        """The reader key of the version at ``stage`` (and ``version_id``); None when it holds no key."""
+        kwargs: dict[str, str] = {"SecretId": secret_id, "VersionStage": stage}
+        if version_id is not None:
+            kwargs["VersionId"] = version_id
+        try:
+            answer = self.client.get_secret_value(**kwargs)
+        except client_errors() as exc:
+            if aws.error_code(exc) == "ResourceNotFoundException":
+                return None
+            raise StoreError(f"Secrets Manager refused to read the secret ({aws.error_code(exc) or 'error'}).") from exc
+        return parse_reader_key(answer.get("SecretString"))
+
+    def put_pending(self, secret_id: str, version_id: str, key: ReaderKey) -> None:
+        """Store ``key`` as version ``version_id``, staged ``AWSPENDING`` (idempotent for the same value)."""
+        try:
+            self.client.put_secret_value(
+                SecretId=secret_id,
+                ClientRequestToken=version_id,
+                SecretString=reader_key_value(key),
+                VersionStages=["AWSPENDING"],
+            )
+        except client_errors() as exc:
+            why = aws.error_code(exc) or "error"
+            raise StoreError(f"Secrets Manager refused the pending version ({why}).") from exc
+
+    def make_current(self, secret_id: str, version_id: str, previous: str | None) -> None:
+        """Move ``AWSCURRENT`` to ``version_id`` from ``previous`` (refused if another version holds it now)."""
+        kwargs: dict[str, str] = {"SecretId": secret_id, "VersionStage": "AWSCURRENT", "MoveToVersionId": version_id}
+        if previous is not None:
+            kwargs["RemoveFromVersionId"] = previous
+        try:
+            self.client.update_secret_version_stage(**kwargs)
+        except client_errors() as exc:
+            raise StoreError(f"Secrets Manager refused to move AWSCURRENT ({aws.error_code(exc) or 'error'}).") from exc
+
+
 def _stored(connection: str, text: object, version_id: str) -> StoredConnection:
     """A connection secret's typed value from its JSON text; its token fields are registered for masking."""
     try:

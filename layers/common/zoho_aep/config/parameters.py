@@ -221,6 +221,12 @@ AEP_READER_KEY_ROTATION_DAYS = Setting(
     low=1,
     high=365,
 )
+AEP_READER_USER = Setting(
+    "AEP_READER_USER",
+    None,
+    "",
+    "The IAM user whose access key AEP's S3 source holds (set by the template on the reader's rotation function)",
+)
 ALARM_EMAIL = Setting(None, "AlarmEmail", "", "An address subscribed to the alarm topic (confirm the mail AWS sends)")
 LOG_RETENTION_DAYS = Setting(None, "LogRetentionDays", 90, "How long function and API access logs are kept (days)")
 REFRESH_SHARD_QUEUE_URL = Setting(
@@ -281,6 +287,7 @@ ALL = (
     AEP_IDENTITY_NAMESPACE,
     AEP_S3_SERVICE_URL,
     AEP_READER_KEY_ROTATION_DAYS,
+    AEP_READER_USER,
     ALARM_EMAIL,
     LOG_RETENTION_DAYS,
     REFRESH_SHARD_QUEUE_URL,

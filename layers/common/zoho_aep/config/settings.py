@@ -185,6 +185,7 @@ class Settings:
     aep_identity_namespace: str | None = None
     aws_region: str = "us-east-1"  # the bucket's region, for the S3 base connection's serviceUrl
     aep_s3_service_url: str | None = None  # where AEP reads the bucket, when not the region's endpoint
+    aep_reader_user: str | None = None  # the IAM user AEP's key belongs to (the reader's rotation)
     pkce_off: frozenset[str] = frozenset()  # data centers whose links carry no PKCE challenge
     # ZOHO_USER_TOKEN_EVICTION=allow: accept a consent past one user's refresh-token limit (with a warning)
     allow_token_eviction: bool = False
@@ -292,9 +293,17 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_callback_url:
         aep_identity_namespace=_namespace(env),
         aws_region=_region(env),
         aep_s3_service_url=_https_url(env, "AEP_S3_SERVICE_URL"),
+        aep_reader_user=_iam_user(env),
         pkce_off=parse_pkce_off(env.get(str(p.ZOHO_PKCE_OFF.env), ""), table),
         allow_token_eviction=_token_eviction(env),
     )
+
+
+def _iam_user(env: Mapping[str, str]) -> str | None:
+    raw = env.get(str(p.AEP_READER_USER.env), "").strip()
+    if raw and not re.fullmatch(r"[A-Za-z0-9+=,.@_-]{1,64}", raw):
+        raise ConfigError("AEP_READER_USER: an IAM user name")
+    return raw or None
 
 
 def _namespace(env: Mapping[str, str]) -> str | None:

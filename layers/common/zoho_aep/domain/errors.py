@@ -717,6 +717,19 @@ class AepReaderKeyRejected(ZohoAepError):
     retryable = True
 
 
+class ReaderKeyStoreError(ZohoAepError):
+    """IAM refused a call on the AEP reader user's access keys (list, create, delete)."""
+
+    code = "aep-reader-iam-error"
+    retryable = True
+
+
+class ReaderRotationRefused(BadRequest):
+    """A rotation event this function does not serve: another secret, or a version not staged for rotation."""
+
+    code = "aep-reader-rotation-refused"
+
+
 class ExportNotConfigured(ConfigError):
     """No export bucket is configured (EXPORT_BUCKET)."""
 

@@ -25,7 +25,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ...adapters.adobe.flow import BaseConnection
 from ...adapters.adobe.registry import Resource
@@ -91,6 +91,12 @@ from .objects import ensure
 
 SPEC_VERSION = "1.0"
 PARTIAL_INGESTION_PERCENT = "100"  # the share of a batch's rows that may fail before AEP fails all of it
+
+
+class FolderExplorer(Protocol):
+    def explore_folder(self, connection_id: str, path: str) -> list[dict[str, Any]]: ...
+
+
 PERSON_MODULES = frozenset({"Leads", "Contacts"})  # Profile-enabled when an identity namespace is set
 
 
@@ -221,12 +227,17 @@ def base_connection_body(deps: S3SourceDeps, connection: str, reader: ReaderKey)
 
 
 def reader_params(deps: S3SourceDeps, connection: str, reader: ReaderKey) -> dict[str, str]:
+    return s3_auth_params(str(deps.settings.export_bucket), deps.s3_service_url, connection, reader)
+
+
+def s3_auth_params(bucket: str, service_url: str, connection: str, reader: ReaderKey) -> dict[str, str]:
+    """The S3 base connection's ``auth.params``: the reader's key, the connection's export folder."""
     return {
         "s3AccessKey": reader.access_key_id,
         "s3SecretKey": reader.secret_access_key,
-        "bucketName": str(deps.settings.export_bucket),
+        "bucketName": bucket,
         "folderPath": ExportUnit(connection, "-").folder.rsplit("/", 1)[0],  # zoho/{connection}
-        "serviceUrl": deps.s3_service_url,
+        "serviceUrl": service_url,
     }
 
 
@@ -277,8 +288,13 @@ def _created_connection(apis: AepApis, body: dict[str, Any]) -> BaseConnection:
 
 def check_reader(deps: S3SourceDeps, apis: AepApis, base_connection_id: str, connection: str) -> None:
     """AEP's own test of the key: explore the connection's export folder through the base connection."""
+    explore_reader(apis.flows, str(deps.settings.export_bucket), base_connection_id, connection)
+
+
+def explore_reader(flows: FolderExplorer, bucket: str, base_connection_id: str, connection: str) -> None:
+    """:func:`check_reader` with the Flow Service client and the bucket named (the key's rotation uses it)."""
     try:
-        apis.flows.explore_folder(base_connection_id, folder_path(deps, f"zoho/{connection}"))
+        flows.explore_folder(base_connection_id, f"/{bucket}/zoho/{connection}")
     except AdobeError as exc:
         if exc.retryable and exc.code != "aep-not-found":
             raise
