@@ -12,10 +12,14 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode_str
 
+from local.emulators.adobe import AdobeEmulator
 from local.functions import load_function
+from tests.support.aep import adobe_fixture  # noqa: F401
 from tests.support.constants import PREFIX
+from tests.support.export_world import BUCKET, US_ORG
 from tests.support.fakes import FakeClock, LambdaContext
 from tests.support.refresh_world import RefreshWorld
+from tests.support.s3_path_world import S3PathWorld
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,8 +58,37 @@ def world(sm: Any, app_secrets_seeded: Any, zoho: Any, monkeypatch: pytest.Monke
     bench.close()
 
 
+def failing_s3_path_run(
+    sm: Any, s3: Any, zoho: Any, adobe: AdobeEmulator, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection on the S3 path whose last AEP run refused most of its rows (for the watch to find)."""
+    s3_path = S3PathWorld(sm, s3, zoho, adobe, FakeClock(time.time()), tmp_path)
+    s3_path.consent("ingesting")
+    adobe.zoho_spec_state = "gone"
+    assert s3_path.provision("ingesting").ok
+    for _ in range(3):
+        zoho.crm.put(US_ORG, "Leads", {"Last_Name": "Undated", "Created_Time": "31/13/2026 25:61"})
+    s3_path.clock.advance(600)
+    s3_path.export_all("ingesting")
+    s3_path.ingest()
+    s3_path.close()
+    for name, value in (
+        ("EXPORT_BUCKET", BUCKET),
+        ("ADOBE_IMS_URL", adobe.base_url),
+        ("ADOBE_PLATFORM_URL", adobe.base_url),
+    ):
+        monkeypatch.setenv(name, value)
+
+
 def test_every_service_alarm_watches_a_metric_its_function_emits(
-    world: RefreshWorld, capsys: Any, s3: Any, monkeypatch: pytest.MonkeyPatch
+    world: RefreshWorld,
+    capsys: Any,
+    sm: Any,
+    s3: Any,
+    zoho: Any,
+    adobe: AdobeEmulator,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     world.zoho.override_next_token_response(expires_in=600)
     world.consent("acme")
@@ -67,6 +100,10 @@ def test_every_service_alarm_watches_a_metric_its_function_emits(
     s3.create_bucket(Bucket="zoho-aep-observed")
     monkeypatch.setenv("EXPORT_BUCKET", "zoho-aep-observed")
     load_function("zoho_export").lambda_handler({"connection": "narrow", "modules": ["Leads"]}, LambdaContext())
+    # The run watch finds an AEP run that refused its rows (AepRunsFailed).
+    failing_s3_path_run(sm, s3, zoho, adobe, tmp_path, monkeypatch)
+    answer = load_function("adobe_provisioning").lambda_handler({"watch": "dataflow-runs"}, LambdaContext())
+    assert answer["failing"] == ["ingesting/Leads"], answer
     out = emitted(capsys.readouterr().out)
 
     alarms = resources("AWS::CloudWatch::Alarm")

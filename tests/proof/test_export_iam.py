@@ -66,6 +66,8 @@ def target(resource: Any) -> str:
         return "queue:schedule-dead-letters"
     if resource == {"Fn::GetAtt": ["ExportKey", "Arn"]}:
         return "key:export"
+    if resource == {"Fn::GetAtt": ["ExportBucket", "Arn"]}:
+        return "bucket"
     sub = resource.get("Fn::Sub") if isinstance(resource, dict) else None
     if isinstance(sub, str) and sub.startswith("${ExportBucket.Arn}/") and sub.endswith("/*"):
         return "bucket:" + sub.removeprefix("${ExportBucket.Arn}/").removesuffix("/*")
@@ -160,6 +162,8 @@ def observed() -> Iterator[set[Grant]]:
             "DeleteObject": "s3:DeleteObject",
         }.get(model.name, f"s3:{model.name}")
         calls.add((action, bucket_target(key)))
+        if action == "s3:GetObject":
+            calls.add(("s3:ListBucket", "bucket"))  # so that S3 answers a missing key 404, not 403
         if model.name == "CopyObject":
             source = params["CopySource"]  # botocore has made it "bucket/key" by now
             key = source["Key"] if isinstance(source, dict) else str(source).split("/", 1)[1]

@@ -30,6 +30,7 @@ from tests.support.aep import Bench, adobe_fixture, bench_fixture  # noqa: F401
 from tests.support.callback import CallbackHarness
 from tests.support.constants import PREFIX
 from tests.support.refresh_world import RefreshWorld
+from tests.support.s3_path_world import S3PathWorld
 from zoho_aep.adapters import aws
 from zoho_aep.adapters.events import EventBridgePublisher
 from zoho_aep.adapters.sqs import SqsShardQueues
@@ -37,6 +38,7 @@ from zoho_aep.config.settings import load_settings
 from zoho_aep.domain.connection import TAG_LAST_ERROR, TAG_STATUS, Connection
 from zoho_aep.edges.token_refresh import RefreshShardApp
 from zoho_aep.usecases.refresh.planner import FanOut
+from zoho_aep.usecases.s3_source.watch import watch_runs
 from zoho_aep.wiring import connection_store
 
 TEMPLATE, _ = decode_str((ROOT / "template.yaml").read_text())
@@ -119,7 +121,14 @@ def target(resource: Any) -> str:
         return f"secret:{APP_SECRETS[resource['Ref']]}"
     if resource == {"Fn::Sub": CONNECTIONS_ARN}:
         return "secrets:connections"
+    sub = resource.get("Fn::Sub") if isinstance(resource, dict) else None
+    if isinstance(sub, str) and sub.startswith("${ExportBucket.Arn}/"):
+        return "bucket:" + sub.removeprefix("${ExportBucket.Arn}/")
     logical = get_att(resource)
+    if logical == "ExportBucket":
+        return "bucket"
+    if logical == "ExportKey":
+        return "key:export"
     kind = DEPLOYED.get(logical or "", {}).get("Type")
     if kind == "AWS::SQS::Queue":
         return f"queue:{logical}"
@@ -152,9 +161,12 @@ def statements(function: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]
 
 
 def grants(function: str) -> set[Grant]:
+    """Every (action, target) the function may use, the export key aside (its condition is checked below)."""
     always, _ = statements(function)
     found: set[Grant] = set()
     for statement in always:
+        if target(as_list(statement["Resource"])[0]) == "key:export":
+            continue
         assert statement["Effect"] == "Allow" and "Condition" not in statement and "NotAction" not in statement
         assert "NotResource" not in statement
         found |= {(a, target(r)) for a in as_list(statement["Action"]) for r in as_list(statement["Resource"])}
@@ -234,6 +246,20 @@ class Observed:
     def sqs_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         self.add((f"sqs:{model.name}", f"queue:{self.queues[params['QueueUrl']]}"))
 
+    def s3_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        """The S3 path's state objects: reads of ``state/*``, the AEP state's writes, the listing."""
+        key = str(params.get("Key", ""))
+        if model.name == "ListObjectsV2":
+            self.add(("s3:ListBucket", "bucket"))
+        elif model.name in ("GetObject", "HeadObject"):
+            assert key.startswith("state/"), key
+            self.add(("s3:GetObject", "bucket:state/*"), ("s3:ListBucket", "bucket"))  # a missing key is a 404
+        elif model.name == "PutObject":
+            assert key.startswith("state/") and key.endswith("/_aep.json"), key
+            self.add(("s3:PutObject", "bucket:state/*/_aep.json"))
+        else:
+            self.add((f"s3:{model.name}", "bucket"))
+
 
 @contextmanager
 def observing() -> Iterator[Observed]:
@@ -242,6 +268,7 @@ def observing() -> Iterator[Observed]:
         (aws.client("secretsmanager"), "before-parameter-build.secrets-manager", seen.secrets_call),
         (aws.client("events"), "before-parameter-build.eventbridge", seen.events_call),
         (aws.client("sqs"), "before-parameter-build.sqs", seen.sqs_call),
+        (aws.client("s3"), "before-parameter-build.s3", seen.s3_call),
     ]
     for client, event, hook in hooks:
         client.meta.events.register(event, hook)
@@ -293,7 +320,7 @@ def fan_out(refresher: RefreshWorld, seen: Observed) -> None:
 
 
 @pytest.fixture
-def calls_by_function(bench: Bench, sm: Any, zoho: Any, clock: Any) -> dict[str, set[Grant]]:
+def calls_by_function(bench: Bench, sm: Any, s3: Any, zoho: Any, clock: Any, tmp_path: Any) -> dict[str, set[Grant]]:
     """Each function through its good and bad paths (production EventBridge publisher and SQS queues
     included); only the function's own work is observed, not the arranging around it."""
     cb = CallbackHarness(zoho=zoho, sm=sm, clock=clock)
@@ -334,6 +361,15 @@ def calls_by_function(bench: Bench, sm: Any, zoho: Any, clock: Any) -> dict[str,
                 assert bench.provision("eu-org").reason_code == "aep-zoho-source-retired"  # marked on the tags
                 bench.adobe.zoho_spec_state = "active"
                 assert bench.provision("eu-org").ok  # update, revoke the replaced token, clear the mark
+
+            s3_path = S3PathWorld(sm, s3, zoho, bench.adobe, clock, tmp_path)
+            s3_path.consent("s3-org")
+            bench.adobe.zoho_spec_state = "gone"
+            with seen.of("provisioning"):
+                assert s3_path.provision("s3-org").path == "amazon-s3"  # the S3 path: state, key, AEP
+                assert s3_path.provision("s3-org").ok  # again: everything read back, nothing made twice
+                watch_runs(s3_path.source)  # the run watch: the AEP states, each flow's runs
+            s3_path.close()
     finally:
         refresher.close()
         cb.close()
@@ -405,6 +441,13 @@ def test_a_customer_key_encrypts_every_secret_of_the_stack_when_the_operator_nam
     assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["SECRETS_KMS_KEY_ID"] == {
         "Ref": "SecretsKmsKeyArn"
     }
+
+
+def test_provisioning_may_use_the_export_key_only_as_the_buckets_key() -> None:
+    always, _ = statements("provisioning")
+    (key,) = [s for s in always if target(as_list(s["Resource"])[0]) == "key:export"]
+    assert key["Action"] == ["kms:GenerateDataKey", "kms:Decrypt"]
+    assert key["Condition"] == {"StringEquals": {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}}
 
 
 @pytest.mark.parametrize("function", ALL_FUNCTIONS)
@@ -613,10 +656,16 @@ def test_a_skip_that_configuring_the_resource_removes_is_not_there() -> None:
     for name, queue in RESOURCES.items():
         if queue["Type"] == "AWS::SQS::Queue" and name not in service_dlqs:
             assert queue["Properties"].get("KmsMasterKeyId") and not skipped(name, "CKV_AWS_27"), name
-    # A function a schedule invokes (asynchronously) gets a dead-letter queue instead of a skip.
+    # A function a schedule invokes (asynchronously) gets a dead-letter queue instead of a skip, unless
+    # an on-failure destination (which supersedes a dead-letter queue) already takes its failures.
     schedules = [r for r in RESOURCES.values() if r["Type"] == "AWS::Scheduler::Schedule"]
     targets = {name for s in schedules for name in _referenced_arns(s["Properties"]["Target"], "Arn", set(), True)}
     scheduled = {name for name in targets if RESOURCES[name]["Type"] == "AWS::Serverless::Function"}
     assert scheduled
     for name in scheduled:
-        assert RESOURCES[name]["Properties"].get("DeadLetterQueue") and not skipped(name, "CKV_AWS_116"), name
+        properties = RESOURCES[name]["Properties"]
+        on_failure = properties.get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure")
+        if on_failure:
+            assert on_failure["Type"] == "SQS" and not properties.get("DeadLetterQueue"), name
+            continue
+        assert properties.get("DeadLetterQueue") and not skipped(name, "CKV_AWS_116"), name
