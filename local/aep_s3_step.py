@@ -75,6 +75,18 @@ def prepare_s3_path(
     )
 
 
+def make_bucket_and_reader(prefix: str, bucket: str) -> None:
+    """What ``sam deploy`` and the reader's first rotation leave: the bucket, the user, its key's secret."""
+    aws.client("s3").create_bucket(Bucket=bucket)
+    iam = aws.client("iam")
+    iam.create_user(UserName=READER_USER)
+    policy = json.dumps(reader_policy(bucket))
+    iam.put_user_policy(UserName=READER_USER, PolicyName="read-export", PolicyDocument=policy)
+    key = iam.create_access_key(UserName=READER_USER)["AccessKey"]
+    reader = {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
+    aws.client("secretsmanager").create_secret(Name=f"{prefix}/aep-s3-reader", SecretString=json.dumps(reader))
+
+
 def path_deps(settings: Settings, events: RecordingPublisher) -> PathDeps:
     deps = wiring.path_deps(settings, logging.getLogger("zoho_aep.demo.provisioning"))
     deps.native.events = events  # the demo shows events instead of sending them to a bus

@@ -29,12 +29,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from local.aep_s3_step import make_bucket_and_reader
 from local.api import LocalHttpApi, _Context
 from local.emulators.adobe import AdobeEmulator
 from local.functions import function_path, load_function
 from local.lambda_api import LocalLambdaApi
 from local.narration import LOG_DIR, logs_to_file
-from local.sandbox import PREFIX, Sandbox, local_world, seed_app_secrets
+from local.sandbox import ORG_ID, PREFIX, Sandbox, local_world, seed_app_secrets
 from zoho_aep.config import parameters as p
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,9 @@ ADOBE_ORG_ID = "LOCAL0000000000000000000@AdobeOrg"
 AUTHORIZED_RULE = "zoho-aep-local-provisioning"
 REFRESH_FUNCTION = "zoho-aep-local-token-refresh"
 PROVISIONING_FUNCTION = "zoho-aep-local-adobe-provisioning"
+EXPORT_FUNCTION = "zoho-aep-local-zoho-export"
+EXPORT_BUCKET = "zoho-aep-local-export"
+LOCAL_RECORDS = {"Leads": 120, "Contacts": 80, "Accounts": 15, "Deals": 30}  # the emulated org's CRM
 ENV_FILE = LOG_DIR / "env"
 # Every variable the sandbox's world uses, in the order the env file lists them.
 ENV_KEYS = (
@@ -55,6 +59,8 @@ ENV_KEYS = (
     "AWS_ENDPOINT_URL_SQS",
     "AWS_ENDPOINT_URL_CLOUDFORMATION",
     "AWS_ENDPOINT_URL_LAMBDA",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_IAM",
     "SECRET_PREFIX",
     "CALLBACK_URL",
     "EVENT_BUS_NAME",
@@ -62,8 +68,11 @@ ENV_KEYS = (
     "ADOBE_IMS_URL",
     "ADOBE_PLATFORM_URL",
     "POWERTOOLS_METRICS_NAMESPACE",
+    "EXPORT_BUCKET",
+    "AEP_S3_SERVICE_URL",
     str(p.REFRESH_FUNCTION.env),
     str(p.PROVISIONING_FUNCTION.env),
+    str(p.EXPORT_FUNCTION.env),
     str(p.LOCAL_SANDBOX.env),
 )
 
@@ -80,9 +89,13 @@ def load_handler(name: str) -> ModuleType | None:
 class LocalStack:
     """Everything ``make local`` runs; also used by the browser end-to-end test."""
 
-    def __init__(self, port: int = 0, refresh_every: float = 60.0) -> None:
+    def __init__(
+        self, port: int = 0, refresh_every: float = 60.0, export_every: float = 60.0, ingest_every: float = 60.0
+    ) -> None:
         self.port = port
         self.refresh_every = refresh_every
+        self.export_every = export_every  # the export schedule's ticks (each exports what is due)
+        self.ingest_every = ingest_every  # AEP's dataflow runs over the bucket, then the run watch
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.provisioned: list[dict[str, Any]] = []
@@ -106,12 +119,22 @@ class LocalStack:
         self.world: Sandbox = self._world_cm.__enter__()
         self.adobe = AdobeEmulator().start()
         self.adobe.register_credential(ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_ORG_ID)
+        self.adobe.zoho_spec_state = "gone"  # as in AEP today: connections take the Amazon S3 path
         self.lambdas = LocalLambdaApi(
-            {REFRESH_FUNCTION: self._run_refresh, PROVISIONING_FUNCTION: self._run_provisioning}, _Context
+            {
+                REFRESH_FUNCTION: self._run_refresh,
+                PROVISIONING_FUNCTION: self._run_provisioning,
+                EXPORT_FUNCTION: self._run_export,
+            },
+            _Context,
         ).start()
         extra = {
             "ADOBE_IMS_URL": self.adobe.base_url,
             "ADOBE_PLATFORM_URL": self.adobe.base_url,
+            "AWS_ENDPOINT_URL_IAM": self.world.moto_url,
+            "EXPORT_BUCKET": EXPORT_BUCKET,
+            "AEP_S3_SERVICE_URL": self.world.moto_url,  # AEP's S3 source reads moto's bucket
+            str(p.EXPORT_FUNCTION.env): EXPORT_FUNCTION,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambdas.base_url,
             str(p.REFRESH_FUNCTION.env): REFRESH_FUNCTION,
             str(p.PROVISIONING_FUNCTION.env): PROVISIONING_FUNCTION,
@@ -127,13 +150,21 @@ class LocalStack:
         sm = self.world.secrets_client()
         adobe = {"client_id": ADOBE_CLIENT_ID, "client_secret": ADOBE_CLIENT_SECRET, "org_id": ADOBE_ORG_ID}
         sm.put_secret_value(SecretId=f"{PREFIX}/adobe", SecretString=json.dumps(adobe))
+        make_bucket_and_reader(PREFIX, EXPORT_BUCKET)
+        for module, count in LOCAL_RECORDS.items():
+            self.world.zoho.crm.add_many(ORG_ID, module, count, modified_at=time.time() - 3600)
         self.callback = load_handler("oauth_callback")
         self.provisioning = load_handler("adobe_provisioning")
         self.refresh = load_handler("token_refresh")
+        self.export = load_handler("zoho_export")
         self._wire_events()
         self._start(self._poll_events, "events")
         if self.refresh is not None and self.refresh_every > 0:
             self._start(self._refresh_loop, "refresh")
+        if self.export is not None and self.export_every > 0:
+            self._start(lambda: self._every(self.export_every, self.run_export), "export")
+        if self.ingest_every > 0:
+            self._start(lambda: self._every(self.ingest_every, self.run_ingestion), "ingestion")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -163,7 +194,7 @@ class LocalStack:
         self.queue_url = sqs.create_queue(QueueName="zoho-aep-local-events")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events = aws.client("events")
-        pattern = {"source": ["zoho-aep"], "detail-type": ["Zoho connection authorized"]}
+        pattern = {"source": ["zoho-aep"], "detail-type": ["Zoho connection authorized", "Zoho export columns changed"]}
         events.put_rule(Name=AUTHORIZED_RULE, EventPattern=json.dumps(pattern), State="ENABLED")
         events.put_targets(Rule=AUTHORIZED_RULE, Targets=[{"Id": "provisioning", "Arn": arn}])
 
@@ -199,6 +230,31 @@ class LocalStack:
     def _run_provisioning(self, event: dict[str, Any], context: Any) -> Any:
         assert self.provisioning is not None
         return self.provisioning.lambda_handler(event, context)
+
+    def _run_export(self, event: dict[str, Any], context: Any) -> Any:
+        assert self.export is not None
+        return self.export.lambda_handler(event, context)
+
+    def _every(self, seconds: float, job: Any) -> None:
+        while not self._stop.wait(seconds):
+            try:
+                job()
+            except Exception as exc:  # a loop of the sandbox reports and goes on, as a schedule would
+                self.errors.append(f"{job.__name__} raised {type(exc).__name__}")
+
+    def run_export(self) -> Any:
+        """A tick of the export schedule: every S3-path connection's due modules, to the bucket."""
+        if self.export is None:
+            return None
+        scheduled = {"schedule_arn": "local", "scheduled_time": "now", "execution_id": "local", "attempt": "1"}
+        return self.export.lambda_handler(scheduled, _Context("local-zoho-export"))
+
+    def run_ingestion(self) -> Any:
+        """AEP's dataflows read the new files (the emulator, with the reader's key), then the run watch."""
+        self.adobe.run_dataflows()
+        if self.provisioning is None:
+            return None
+        return self.provisioning.lambda_handler({"watch": "dataflow-runs"}, _Context("local-adobe-provisioning"))
 
     def _refresh_loop(self) -> None:
         while not self._stop.wait(self.refresh_every):
@@ -241,10 +297,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connection", default="acme")
     parser.add_argument("--sandbox", default="prod")
     parser.add_argument("--refresh-every", type=float, default=60.0, help="seconds between refresh cycles")
+    parser.add_argument("--export-every", type=float, default=60.0, help="seconds between export ticks")
+    parser.add_argument("--ingest-every", type=float, default=60.0, help="seconds between AEP's dataflow runs")
     args = parser.parse_args(argv)
     with logs_to_file("local") as (say, shout, log_path):
         try:
-            stack_cm = LocalStack(port=args.port, refresh_every=args.refresh_every)
+            stack_cm = LocalStack(
+                port=args.port,
+                refresh_every=args.refresh_every,
+                export_every=args.export_every,
+                ingest_every=args.ingest_every,
+            )
             stack = stack_cm.__enter__()
         except PortBusy as exc:
             shout(f"make local: {exc}")
@@ -262,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
             for line in stack.env_lines():
                 say(f"  {line}")
             say(f"\n  source {env_file}")
-            say("  .venv/bin/zoho-aep status    # also: link, refresh NAME, provision NAME, disconnect NAME")
+            say("  .venv/bin/zoho-aep status    # also: link, refresh NAME, provision NAME, export, disconnect NAME")
+            say(f"\nAfter the consent: the export runs every {args.export_every:g} s, AEP's dataflows every")
+            say(f"{args.ingest_every:g} s; `zoho-aep status` then shows each module's dataset and AEP run.")
             link = stack.link(args.connection, args.sandbox)
             say(f"\nOpen this connect link in a browser and click Accept:\n\n{link}\n")
             try:

@@ -1,7 +1,8 @@
 """A person's onboarding in a real headless Chromium against `make local`'s sandbox.
 
 Open the connect link, click Accept on the emulated Zoho page, see the success page; then
-`zoho-aep status` shows the connection active and provisioned. Click Reject on a second link and
+`zoho-aep status` shows the connection active and provisioned on the Amazon S3 path, and after the
+export and AEP's dataflow runs, each module's rows in its dataset. Click Reject on a second link and
 see the declined page with nothing stored.
 """
 
@@ -107,7 +108,21 @@ def test_accept_connects_and_provisions_reject_stores_nothing(stack: LocalStack,
     row = wait_for(lambda: next((r for r in status_rows() if r["connection"] == "acme" and r["base_connection"]), None))
     assert row is not None, f"not provisioned: {status_rows()} {stack.errors}"
     assert row["status"] == "active" and row["sandbox"] == "prod" and row["data_center"] == "eu"
+    assert row["path"] == "amazon-s3"  # the emulated Adobe, like AEP today, no longer serves its Zoho source
     assert len(stack.adobe.connections_in("prod")) == 1
+    # The export schedule's tick, AEP's dataflow runs and the run watch: status shows the rows in AEP.
+    stack.run_export()
+    watched = stack.run_ingestion()
+    assert watched["flows"] == 4 and watched["failing"] == [], watched
+    (acme,) = [r for r in status_rows() if r["connection"] == "acme"]
+    leads = next(e for e in acme["exports"] if e["module"] == "Leads")
+    assert (leads["outcome"], leads["records"], leads["aep_verdict"], leads["aep_rows"]) == (
+        "completed",
+        120,
+        "ok",
+        120,
+    )
+    assert leads["dataset"] and not stack.errors
 
     # The same link again: the stack says so before Zoho asks anything.
     zoho_pages = len(stack.world.zoho.calls("/oauth/v2/auth"))

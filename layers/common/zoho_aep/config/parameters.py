@@ -247,6 +247,12 @@ PROVISIONING_FUNCTION = Setting(
     "",
     "CLI only: the provisioning function `zoho-aep provision` invokes without --stack or --function",
 )
+EXPORT_FUNCTION = Setting(
+    "ZOHO_AEP_EXPORT_FUNCTION",
+    None,
+    "",
+    "CLI only: the export function `zoho-aep export` invokes without --stack or --function",
+)
 LOCAL_SANDBOX = Setting(
     "ZOHO_AEP_LOCAL_SANDBOX",
     None,
@@ -294,6 +300,7 @@ ALL = (
     REFRESH_RESULT_QUEUE_URL,
     REFRESH_FUNCTION,
     PROVISIONING_FUNCTION,
+    EXPORT_FUNCTION,
     LOCAL_SANDBOX,
 )
 

@@ -570,6 +570,7 @@ def _cmd_configure(args: argparse.Namespace, out: Output) -> int:
 FUNCTION_VARIABLES = {
     "TokenRefreshFunctionName": str(p.REFRESH_FUNCTION.env),
     "AdobeProvisioningFunctionName": str(p.PROVISIONING_FUNCTION.env),
+    "ZohoExportFunctionName": str(p.EXPORT_FUNCTION.env),
 }
 
 
@@ -892,7 +893,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         (
             "provision",
-            "create or update one connection's AEP base connection through the deployed function",
+            "create or update one connection's AEP objects (on the S3 path its datasets and dataflows too) "
+            "through the deployed function",
             _cmd_provision,
             p.PROVISIONING_FUNCTION.env,
         ),
@@ -905,7 +907,8 @@ def build_parser() -> argparse.ArgumentParser:
             f"The function is named by --function, by the stack's outputs (--stack), or by ${variable} "
             "(a local sandbox sets it).",
         )
-        cmd.add_argument("connection", help="connection name")
+        cmd.add_argument("connection", nargs="?", help="connection name (or --connection NAME)")
+        cmd.add_argument("--connection", dest="connection_option", metavar="NAME", help="the same, as an option")
         cmd.add_argument("--stack", help="the deployed stack (its outputs name the function)")
         cmd.add_argument("--function", help="the function name or ARN, instead of --stack")
         if command == "refresh":
@@ -979,6 +982,12 @@ def _fail(out: Output, exc: ZohoAepError, exit_code: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if hasattr(args, "connection_option"):  # refresh, provision: NAME or --connection NAME, once
+        if args.connection and args.connection_option and args.connection != args.connection_option:
+            parser.error("name the connection once: NAME or --connection NAME")
+        args.connection = args.connection or args.connection_option
+        if not args.connection:
+            parser.error(f"{args.command}: the connection is required (NAME or --connection NAME)")
     quiet_libraries()  # botocore logs whole secret values at DEBUG, whatever the caller's logging says
     out = Output(bool(getattr(args, "json", False)))
     try:
