@@ -7,8 +7,9 @@ dependency:
 
 - HTTP (the emulators): a 5xx on every attempt, a hang past the read timeout, a dropped connection,
   a slow answer, a garbage body, a huge body;
-- AWS (botocore's hooks): throttling, a 500, access denied, a timeout, and an answer lost after AWS
-  carried the call out; EventBridge also a failed entry in a 200.
+- AWS (botocore's hooks, each in its service's protocol: JSON for Secrets Manager, EventBridge and
+  SQS, REST-XML for S3): throttling, a 500, access denied, a timeout, and an answer lost after AWS
+  carried the call out; EventBridge's PutEvents and SQS's SendMessageBatch also a failed entry in a 200.
 
 ``make proof-full`` (``PROOF_SIZE=full``) runs every cell; ``make test`` one kind per call, rotating,
 so the whole matrix stays exercised. A new function is picked up by registering its calls and adding
@@ -20,8 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
-from local.emulators.base import Fault
+from local.emulators.base import Fault, Request
 from tests.proof.sizes import SIZE
 from tests.support.aws_faults import AwsFault
 
@@ -36,13 +38,24 @@ class HttpCall:
     service: str  # "zoho" | "adobe"
     path: str  # a prefix of the request path
     method: str | None = None
+    suffix: str | None = None  # and the end of it (a path with an id inside)
+
+
+@dataclass
+class SuffixFault(Fault):
+    """An emulator fault for requests whose path also ends in ``suffix``."""
+
+    suffix: str = ""
+
+    def matches(self, request: Request) -> bool:
+        return super().matches(request) and request.path.endswith(self.suffix)
 
 
 @dataclass(frozen=True)
 class AwsCall:
-    service: str  # "secretsmanager" | "events"
+    service: str  # "secretsmanager" | "events" | "s3" | "sqs"
     operation: str
-    secret: str | None = None  # only calls on secrets whose id contains this
+    secret: str | None = None  # only calls on targets containing this: a secret id, an S3 key or prefix
 
 
 @dataclass(frozen=True)
@@ -57,7 +70,8 @@ class DependencyCall:
     def kinds(self) -> tuple[str, ...]:
         if isinstance(self.call, HttpCall):
             return HTTP_KINDS
-        return EVENT_KINDS if self.call.service == "events" else AWS_KINDS
+        entries = self.call.service == "events" or self.call.operation == "SendMessageBatch"
+        return EVENT_KINDS if entries else AWS_KINDS
 
 
 @dataclass(frozen=True)
@@ -78,13 +92,14 @@ class MatrixCase:
         """(dependency, fault) to play: an emulator fault for every matching request, or an AWS one."""
         call = self.call.call
         if isinstance(call, HttpCall):
+            make = partial(SuffixFault, suffix=call.suffix) if call.suffix else Fault
             fault = {
-                "status": Fault(call.path, status=503, method=call.method),
-                "hang": Fault(call.path, "hang", seconds=HANG, method=call.method),
-                "reset": Fault(call.path, "reset", method=call.method),
-                "delay": Fault(call.path, "delay", seconds=SLOW, method=call.method),
-                "garbage": Fault(call.path, "garbage", status=200, method=call.method),
-                "huge": Fault(call.path, "huge", method=call.method),
+                "status": make(call.path, status=503, method=call.method),
+                "hang": make(call.path, "hang", seconds=HANG, method=call.method),
+                "reset": make(call.path, "reset", method=call.method),
+                "delay": make(call.path, "delay", seconds=SLOW, method=call.method),
+                "garbage": make(call.path, "garbage", status=200, method=call.method),
+                "huge": make(call.path, "huge", method=call.method),
             }[self.kind]
             return call.service, fault
         if self.kind == "failed-entry":

@@ -87,7 +87,7 @@ class Aws:
     """Botocore-level faults on the product's shared client for ``service`` (calls are counted for
     the first one's target)."""
 
-    service: str  # "secretsmanager" | "events"
+    service: str  # "secretsmanager" | "events" | "s3" | "sqs"
     fault: AwsFault
     more: tuple[AwsFault, ...] = ()
 
@@ -98,9 +98,11 @@ Injection = Http | Aws
 class Injector:
     """Plays one injection into a world; says how often the dependency was called and faulted."""
 
-    def __init__(self, emulators: dict[str, Emulator]) -> None:
+    def __init__(
+        self, emulators: dict[str, Emulator], services: tuple[str, ...] = ("secretsmanager", "events")
+    ) -> None:
         self.emulators = emulators
-        self.aws = {name: AwsFaults(aws.client(name)) for name in ("secretsmanager", "events")}
+        self.aws = {name: AwsFaults(aws.client(name)) for name in services}
         self.injection: Injection | None = None
         self._before = 0
 

@@ -1,5 +1,9 @@
 """AWS faults: answer chosen API calls of a boto3 client with throttling, errors or timeouts.
 
+Each fault is answered in the protocol the service's client parses: JSON (``__type``) for Secrets
+Manager, EventBridge and SQS, REST-XML (``<Error><Code>``, with S3's own statuses) for S3. Calls are
+aimed at by operation and, optionally, by their target: a secret id, or an S3 key (a list's prefix).
+
 The fault is played from botocore's ``before-send`` hook, the point where the request would go on the
 wire (moto in-process answers from the same hook, later; a faulted request is kept from it, so a
 throttled call has no effect, as in AWS). So everything above it runs as in production: the
@@ -16,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ReadTimeoutError
@@ -29,11 +34,23 @@ KINDS = {
     "error": (500, "InternalServiceError"),
     "denied": (400, "AccessDeniedException"),
 }
+# SQS speaks JSON too (awsJson1_0, this botocore), with its own codes.
+SQS_KINDS = {
+    "throttle": (400, "ThrottlingException"),
+    "error": (500, "InternalError"),
+    "denied": (400, "AccessDeniedException"),
+}
+# S3 answers in XML, with its own statuses (a HEAD's answer has no body: botocore reads the status).
+S3_KINDS = {
+    "throttle": (503, "SlowDown"),
+    "error": (500, "InternalError"),
+    "denied": (403, "AccessDenied"),
+}
 
 
 @dataclass
 class AwsFault:
-    """Fail ``operation`` (optionally only for secrets whose id contains ``secret``).
+    """Fail ``operation`` (optionally only for targets containing ``secret``: a secret id, an S3 key).
 
     ``skip`` matching calls pass first; then ``times`` calls fail (None: every one after).
     """
@@ -43,7 +60,7 @@ class AwsFault:
     secret: str | None = None
     skip: int = 0
     times: int | None = None
-    failed_entries: bool = False  # PutEvents only: answer 200 with FailedEntryCount 1
+    failed_entries: bool = False  # PutEvents, SendMessageBatch: answer 200 with one entry failed
 
 
 class AwsFaults:
@@ -53,7 +70,8 @@ class AwsFaults:
         self.client = client
         self.service = client.meta.service_model.service_id.hyphenize()
         self.calls: Counter[str] = Counter()  # attempts as sent (botocore retries included)
-        self.sent: list[tuple[str, str]] = []  # (operation, secret id) of each attempt
+        self.sent: list[tuple[str, str]] = []  # (operation, target) of each attempt
+        self.carried: list[tuple[str, str]] = []  # (operation, target) of each attempt moto got
         self.injected = 0  # attempts answered with a fault
         self._faults: list[AwsFault] = []
         self._seen: Counter[int] = Counter()
@@ -73,16 +91,13 @@ class AwsFaults:
 
     def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         operation = event_name.rsplit(".", 1)[-1]
-        try:
-            params = json.loads(request.body or b"{}")
-        except ValueError:
-            params = {}
-        ids = params.get("SecretIdList")
-        secret = str(params.get("SecretId") or params.get("Name") or (" ".join(ids) if isinstance(ids, list) else ""))
+        secret = _s3_target(request) if self.service == "s3" else _json_target(request)
         with self._lock:
             self.calls[operation] += 1
             self.sent.append((operation, secret))
             fault = self._due(operation, secret)
+            if fault is None or fault.kind == "lost":
+                self.carried.append((operation, secret))
             if fault is None:
                 return None
             self.injected += 1
@@ -92,11 +107,17 @@ class AwsFaults:
         url, request.url = request.url, "https://fault.invalid/"  # nothing further handles it
         if fault.kind == "timeout":
             raise ReadTimeoutError(endpoint_url=url)
+        if fault.failed_entries and self.service == "sqs":
+            failed = {"Id": "0", "SenderFault": False, "Code": "InternalError", "Message": "injected"}
+            return _response(url, 200, {"Successful": [], "Failed": [failed]}, _json_type("sqs"))
         if fault.failed_entries:
             body = {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "injected"}]}
             return _response(url, 200, body)
-        status, code = KINDS[fault.kind]
-        return _response(url, status, {"__type": code, "message": f"injected {code}"})
+        if self.service == "s3":
+            status, code = S3_KINDS[fault.kind]
+            return _xml_response(url, status, code, head=request.method == "HEAD")
+        status, code = (SQS_KINDS if self.service == "sqs" else KINDS)[fault.kind]
+        return _response(url, status, {"__type": code, "message": f"injected {code}"}, _json_type(self.service))
 
     def calls_for(self, fault: AwsFault) -> int:
         """Attempts of the calls ``fault`` is aimed at (faulted or not)."""
@@ -119,11 +140,55 @@ def _aimed(fault: AwsFault, operation: str, secret: str) -> bool:
     return fault.operation == operation and (fault.secret is None or fault.secret in secret)
 
 
-def _response(url: str, status: int, body: dict[str, Any]) -> AWSResponse:
+def _json_target(request: Any) -> str:
+    """The secret id(s) a JSON request names ("" for anything else)."""
+    try:
+        params = json.loads(request.body or b"{}")
+    except (ValueError, TypeError):
+        return ""
+    if not isinstance(params, dict):
+        return ""
+    ids = params.get("SecretIdList")
+    return str(params.get("SecretId") or params.get("Name") or (" ".join(ids) if isinstance(ids, list) else ""))
+
+
+def _s3_target(request: Any) -> str:
+    """The object key an S3 request names (path or virtual-hosted style), or a list's prefix."""
+    parts = urlsplit(request.url)
+    path = unquote(parts.path.lstrip("/"))
+    if parts.netloc.split(".", 1)[0] in ("s3", "localhost") or parts.netloc.startswith("s3-"):
+        path = path.split("/", 1)[1] if "/" in path else ""  # path style: the bucket first
+    if not path:
+        return parse_qs(parts.query).get("prefix", [""])[0]
+    return path
+
+
+def _json_type(service: str) -> str:
+    return "application/x-amz-json-1.0" if service == "sqs" else "application/x-amz-json-1.1"
+
+
+def _response(url: str, status: int, body: dict[str, Any], content_type: str = _json_type("")) -> AWSResponse:
     raw = MockRawResponse(json.dumps(body).encode())
     headers = HTTPHeaders()
-    headers["Content-Type"] = "application/x-amz-json-1.1"
+    headers["Content-Type"] = content_type
     return AWSResponse(url, status, headers, raw)
+
+
+def _xml_response(url: str, status: int, code: str, *, head: bool = False) -> AWSResponse:
+    """S3's error answer: ``<Error><Code>..</Code><Message>..</Message></Error>`` (none to a HEAD)."""
+    body = (
+        b""
+        if head
+        else (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>injected {code}</Message>"
+            "<RequestId>INJECTED</RequestId></Error>"
+        ).encode()
+    )
+    headers = HTTPHeaders()
+    headers["Content-Type"] = "application/xml"
+    headers["x-amz-request-id"] = "INJECTED"
+    return AWSResponse(url, status, headers, MockRawResponse(body))
 
 
 @contextmanager
