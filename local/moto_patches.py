@@ -16,6 +16,9 @@
    matches (an absent key matches nothing), and a statement whose condition fails is skipped, not a
    denial. S3 requests now evaluate ``StringLike``/``StringEquals`` (and their ``Not`` forms) on
    ``s3:prefix`` and ``s3:delimiter`` that way; other services are untouched.
+5. moto's ``CopyObject`` ignores ``If-None-Match: *``; S3 refuses such a copy with 412 when the
+   target exists (conditional writes cover CopyObject), so the export's retried copy never writes a
+   published file twice. The patched copy checks it first, under the lock of 3.
 """
 
 from __future__ import annotations
@@ -136,4 +139,20 @@ def apply() -> None:
 
     S3Response.key_response = _atomic(S3Response.key_response)  # type: ignore[method-assign]
     _patch_s3_conditions()
+    _patch_conditional_copy(S3Response)
     _applied = True
+
+
+def _patch_conditional_copy(response_class: Any) -> None:
+    from moto.s3.exceptions import PreconditionFailed
+
+    original = response_class.copy_object
+
+    def copy_object(self: Any) -> Any:
+        if self.headers.get("If-None-Match") == "*" and self.backend.get_object(
+            self.bucket_name, self.parse_key_name()
+        ):
+            raise PreconditionFailed("If-None-Match")
+        return original(self)
+
+    response_class.copy_object = copy_object

@@ -207,8 +207,13 @@ class ExportBucket(AwsAdapter):
     # ---- files --------------------------------------------------------------------------------
     def upload(self, key: str, path: str) -> None:
         """Upload a local file (streamed; multipart when large). The bucket's KMS key encrypts it."""
+        from boto3.exceptions import S3UploadFailedError
+
         try:
             self.client.upload_file(path, self.bucket, key, ExtraArgs={"ContentType": "application/gzip"})
+        except S3UploadFailedError as exc:  # boto3's transfer wraps S3's refusal in its own error
+            code = aws.error_code(exc.__cause__) if exc.__cause__ is not None else None
+            raise ExportStorageError(f"S3 refused to store {key} ({code or 'upload failed'}).") from exc
         except client_errors() as exc:
             raise ExportStorageError(f"S3 refused to store {key} ({aws.error_code(exc) or 'error'}).") from exc
 
@@ -222,10 +227,19 @@ class ExportBucket(AwsAdapter):
         return True
 
     def copy(self, source: str, target: str) -> None:
-        """Copy within the bucket: ``target`` appears whole, last modified now."""
+        """Copy within the bucket: ``target`` appears whole, last modified now, and only once.
+
+        ``If-None-Match: *``: a copy whose answer was lost and that botocore sends again must not write
+        the file a second time (AEP would see it modified, and read it again); S3 answers that retry
+        412, which means the copy is there.
+        """
         try:
-            self.client.copy_object(Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": source})
+            self.client.copy_object(
+                Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": source}, IfNoneMatch="*"
+            )
         except client_errors() as exc:
+            if aws.error_code(exc) in ("PreconditionFailed", "412"):
+                return  # already copied: the goal holds
             raise ExportStorageError(f"S3 refused to copy {source} ({aws.error_code(exc) or 'error'}).") from exc
 
     def delete(self, key: str) -> None:

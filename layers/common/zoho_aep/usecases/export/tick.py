@@ -23,7 +23,7 @@ from ...domain.connection import (
     TAG_STATUS,
     ConnectionSummary,
 )
-from ...domain.errors import ZohoAepError
+from ...domain.errors import ConnectionNotFound, ZohoAepError
 from ...domain.export import EXPORT_NEEDS_CONSENT, PATH_AMAZON_S3, ExportUnit
 from .deps import ExportDeps
 from .messages import MAX_ATTEMPTS, UnitMessage
@@ -93,8 +93,15 @@ def export_connection(
     time_left: Callable[[], float] | None = None,
 ) -> ExportReport:
     """A direct invoke: export one connection's modules now (a needs-consent mark does not stop it)."""
-    deps.store.get_tags(connection)  # ConnectionNotFound before anything is written
     report = ExportReport(trigger="manual")
+    try:
+        deps.store.get_tags(connection)  # ConnectionNotFound before anything is written
+    except ConnectionNotFound:
+        raise
+    except ZohoAepError as exc:  # Secrets Manager unavailable: an answer with its code, nothing written
+        deps.logger.error("export invocation failed", extra={"outcome": exc.code, "connection": connection})
+        report.error = exc.code
+        return report
     messages = [UnitMessage(ExportUnit(connection, m), full=full) for m in (modules or deps.modules)]
     _run_here(deps, report, messages, time_left, force=True)
     return report
