@@ -7,6 +7,7 @@ the reader's key -> datasets. Every AEP object is looked up through the product'
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,9 +15,12 @@ import pytest
 
 from local.emulators.adobe import AdobeEmulator
 from tests.support.aep import adobe_fixture  # noqa: F401
-from tests.support.export_world import US_ORG
+from tests.support.export_world import BUCKET, US_ORG
 from tests.support.fakes import FakeClock
-from tests.support.s3_path_world import MODULES, S3PathWorld
+from tests.support.reader_rotation import begin_rotation, patch_moto_for_rotation
+from tests.support.s3_path_world import MODULES, READER_USER, S3PathWorld
+from zoho_aep.adapters.iam import ReaderUserKeys
+from zoho_aep.adapters.secrets import RotatingSecret
 from zoho_aep.domain import events as ev
 from zoho_aep.domain.aep import (
     S3_CONNECTION_SPEC,
@@ -32,8 +36,9 @@ from zoho_aep.domain.connection import (
     TAG_STATUS,
     TAG_SUPERSEDED,
 )
-from zoho_aep.domain.errors import AdobeUnavailable
+from zoho_aep.domain.errors import AdobeUnavailable, ZohoAepError
 from zoho_aep.usecases.disconnect import disconnect
+from zoho_aep.usecases.reader_key import STEPS, RotationDeps, rotate_reader_key
 from zoho_aep.usecases.s3_source.deps import AepApis
 from zoho_aep.usecases.s3_source.watch import watch_runs
 
@@ -287,3 +292,80 @@ def test_disconnect_with_delete_datasets_leaves_nothing(world: S3PathWorld) -> N
     assert result.secret_deleted
     assert set(objects(world).values()) == {0}
     assert world.keys("state/acme/") == []
+
+
+# ---- the reader's key, rotated under AEP's feet ---------------------------------------------------------
+def aep_down(*_: Any) -> Any:
+    raise AdobeUnavailable("AEP is down.")
+
+
+def rotate(world: S3PathWorld, fail_explore: bool = False) -> tuple[str, Any]:
+    """Secrets Manager's four steps on the reader secret, against the emulated AEP (its real explore)."""
+    patch_moto_for_rotation()
+    secret_id = f"{PREFIX}/aep-s3-reader"
+    token = begin_rotation(secret_id)
+
+    def flows(sandbox: str) -> Any:
+        client = world.apis(sandbox).flows
+        if fail_explore:
+            client.explore_folder = aep_down  # type: ignore[method-assign]
+        return client
+
+    deps = RotationDeps(
+        secret=RotatingSecret(world.sm),
+        user=ReaderUserKeys(READER_USER, world.iam),
+        states=world.bucket,
+        flows=flows,
+        bucket=BUCKET,
+        service_url="https://s3.us-east-1.amazonaws.com",
+        events=world.events,
+        logger=world.logger,
+        sleep=lambda _s: None,
+        test_attempts=2,
+    )
+    error = None
+    for step in STEPS:
+        try:
+            rotate_reader_key(deps, secret_id, token, step)
+        except ZohoAepError as exc:
+            error = exc
+            break
+    return token, error
+
+
+def held_key(world: S3PathWorld) -> str:
+    (base,) = [c for c in world.adobe.connections_in("prod") if c["connectionSpec"]["id"] == S3_CONNECTION_SPEC]
+    return str(base["auth"]["params"]["s3AccessKey"])
+
+
+def test_the_reader_key_rotates_under_a_provisioned_connection_and_aep_keeps_reading(world: S3PathWorld) -> None:
+    assert world.provision().ok
+    old = world.reader_key["access_key_id"]
+    assert held_key(world) == old
+
+    _, error = rotate(world)
+
+    assert error is None
+    (key,) = [k["AccessKeyId"] for k in world.iam.list_access_keys(UserName=READER_USER)["AccessKeyMetadata"]]
+    assert key != old and held_key(world) == key and world.aep_state().reader_key_id == key
+    (event,) = world.events.of_type(ev.READER_KEY_ROTATED)
+    assert event == {"access_key_id_suffix": key[-4:], "base_connections": 1}
+    world.export_all()
+    world.ingest()
+    assert len(world.dataset_rows("Leads")) == 12  # AEP read the new files with the new key
+    patches = len(world.adobe.calls("/data/foundation/flowservice/connections/", "PATCH"))
+    assert world.provision().ok  # provisioning finds the key in place: no PATCH
+    assert len(world.adobe.calls("/data/foundation/flowservice/connections/", "PATCH")) == patches
+
+
+def test_a_rotation_whose_test_fails_leaves_aep_on_the_old_key(world: S3PathWorld) -> None:
+    assert world.provision().ok
+    old = world.reader_key["access_key_id"]
+
+    _, error = rotate(world, fail_explore=True)
+
+    assert error is not None
+    assert held_key(world) == old and world.aep_state().reader_key_id == old
+    current = json.loads(world.sm.get_secret_value(SecretId=f"{PREFIX}/aep-s3-reader")["SecretString"])
+    assert current["access_key_id"] == old
+    assert world.events.of_type(ev.READER_KEY_ROTATED) == []
