@@ -308,7 +308,7 @@ def rotate(world: S3PathWorld, fail_explore: bool = False) -> tuple[str, Any]:
     def flows(sandbox: str) -> Any:
         client = world.apis(sandbox).flows
         if fail_explore:
-            client.explore_folder = aep_down  # type: ignore[method-assign]
+            client.explore_folder = aep_down  # type: ignore[method-assign,assignment]
         return client
 
     deps = RotationDeps(
