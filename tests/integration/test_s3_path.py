@@ -15,12 +15,9 @@ import pytest
 
 from local.emulators.adobe import AdobeEmulator
 from tests.support.aep import adobe_fixture  # noqa: F401
-from tests.support.export_world import BUCKET, US_ORG
+from tests.support.export_world import US_ORG
 from tests.support.fakes import FakeClock
-from tests.support.reader_rotation import begin_rotation, patch_moto_for_rotation
-from tests.support.s3_path_world import MODULES, READER_USER, S3PathWorld
-from zoho_aep.adapters.iam import ReaderUserKeys
-from zoho_aep.adapters.secrets import RotatingSecret
+from tests.support.s3_path_world import MODULES, READER_USER, S3PathWorld, rotate
 from zoho_aep.domain import events as ev
 from zoho_aep.domain.aep import (
     S3_CONNECTION_SPEC,
@@ -36,9 +33,8 @@ from zoho_aep.domain.connection import (
     TAG_STATUS,
     TAG_SUPERSEDED,
 )
-from zoho_aep.domain.errors import AdobeUnavailable, ZohoAepError
+from zoho_aep.domain.errors import AdobeUnavailable
 from zoho_aep.usecases.disconnect import disconnect
-from zoho_aep.usecases.reader_key import STEPS, RotationDeps, rotate_reader_key
 from zoho_aep.usecases.s3_source.deps import AepApis
 from zoho_aep.usecases.s3_source.watch import watch_runs
 
@@ -146,7 +142,7 @@ def test_provisioning_twice_leaves_one_of_each_object(world: S3PathWorld) -> Non
     assert world.aep_state().to_value() == state.to_value()
 
 
-CREATES = 3 + 7 * len(MODULES)  # class, base connection (+ its read), then each module's objects
+CREATES = 2 + 7 * len(MODULES)  # the class, the base connection, then each module's seven objects
 
 
 @pytest.mark.parametrize("lost", range(1, CREATES + 1))
@@ -295,44 +291,6 @@ def test_disconnect_with_delete_datasets_leaves_nothing(world: S3PathWorld) -> N
 
 
 # ---- the reader's key, rotated under AEP's feet ---------------------------------------------------------
-def aep_down(*_: Any) -> Any:
-    raise AdobeUnavailable("AEP is down.")
-
-
-def rotate(world: S3PathWorld, fail_explore: bool = False) -> tuple[str, Any]:
-    """Secrets Manager's four steps on the reader secret, against the emulated AEP (its real explore)."""
-    patch_moto_for_rotation()
-    secret_id = f"{PREFIX}/aep-s3-reader"
-    token = begin_rotation(secret_id)
-
-    def flows(sandbox: str) -> Any:
-        client = world.apis(sandbox).flows
-        if fail_explore:
-            client.explore_folder = aep_down  # type: ignore[method-assign,assignment]
-        return client
-
-    deps = RotationDeps(
-        secret=RotatingSecret(world.sm),
-        user=ReaderUserKeys(READER_USER, world.iam),
-        states=world.bucket,
-        flows=flows,
-        bucket=BUCKET,
-        service_url="https://s3.us-east-1.amazonaws.com",
-        events=world.events,
-        logger=world.logger,
-        sleep=lambda _s: None,
-        test_attempts=2,
-    )
-    error = None
-    for step in STEPS:
-        try:
-            rotate_reader_key(deps, secret_id, token, step)
-        except ZohoAepError as exc:
-            error = exc
-            break
-    return token, error
-
-
 def held_key(world: S3PathWorld) -> str:
     (base,) = [c for c in world.adobe.connections_in("prod") if c["connectionSpec"]["id"] == S3_CONNECTION_SPEC]
     return str(base["auth"]["params"]["s3AccessKey"])

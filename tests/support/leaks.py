@@ -63,7 +63,8 @@ def _auth_params(body: Any) -> list[str]:
     params = auth.get("params") if isinstance(auth, dict) else None
     if not isinstance(params, dict):
         return []
-    return [str(params[k]) for k in ("clientSecret", "accessToken", "refreshToken") if params.get(k)]
+    keys = ("clientSecret", "accessToken", "refreshToken", "s3SecretKey", "s3SessionToken")
+    return [str(params[k]) for k in keys if params.get(k)]
 
 
 def find_leaks(haystacks: list[str], needles: set[str]) -> list[tuple[str, str]]:

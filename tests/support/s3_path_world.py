@@ -16,6 +16,7 @@ from local.emulators.adobe import AdobeEmulator
 from tests.support.aep import ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_ORG_ID, adobe_secret
 from tests.support.constants import PREFIX
 from tests.support.export_world import BUCKET, ExportWorld
+from tests.support.reader_rotation import begin_rotation, patch_moto_for_rotation
 from zoho_aep.adapters.adobe.catalog import CatalogClient
 from zoho_aep.adapters.adobe.dataflows import DataflowClient
 from zoho_aep.adapters.adobe.dataprep import DataPrepClient
@@ -23,12 +24,15 @@ from zoho_aep.adapters.adobe.flow import FlowServiceClient
 from zoho_aep.adapters.adobe.ims import ImsTokenProvider
 from zoho_aep.adapters.adobe.registry import SchemaRegistryClient
 from zoho_aep.adapters.http import HttpClient
-from zoho_aep.adapters.secrets import READER_SECRET, AppSecrets
+from zoho_aep.adapters.iam import ReaderUserKeys
+from zoho_aep.adapters.secrets import READER_SECRET, AppSecrets, RotatingSecret
 from zoho_aep.config.settings import Settings, load_settings
 from zoho_aep.domain.aep import AepState, dataset_name
+from zoho_aep.domain.errors import AdobeUnavailable, ZohoAepError
 from zoho_aep.domain.xdm import TENANT_OBJECT
 from zoho_aep.usecases.aep_path import PathDeps, provision_along
 from zoho_aep.usecases.provision import ProvisionDeps, ProvisionResult
+from zoho_aep.usecases.reader_key import STEPS, RotationDeps, rotate_reader_key
 from zoho_aep.usecases.s3_source.deps import AepApis, S3SourceDeps
 from zoho_aep.wiring import ADOBE_POLICY
 
@@ -191,3 +195,42 @@ def _iam_client(s3: Any) -> Any:
     import boto3
 
     return boto3.client("iam", region_name=s3.meta.region_name)
+
+
+# ---- the reader's key, rotated --------------------------------------------------------------------
+def aep_down(*_: Any) -> Any:
+    raise AdobeUnavailable("AEP is down.")
+
+
+def rotate(world: S3PathWorld, fail_explore: bool = False) -> tuple[str, Any]:
+    """Secrets Manager's four steps on the reader secret, against the emulated AEP (its real explore)."""
+    patch_moto_for_rotation()
+    secret_id = f"{PREFIX}/{READER_SECRET}"
+    token = begin_rotation(secret_id)
+
+    def flows(sandbox: str) -> Any:
+        client = world.apis(sandbox).flows
+        if fail_explore:
+            client.explore_folder = aep_down  # type: ignore[method-assign,assignment]
+        return client
+
+    deps = RotationDeps(
+        secret=RotatingSecret(world.sm),
+        user=ReaderUserKeys(READER_USER, world.iam),
+        states=world.bucket,
+        flows=flows,
+        bucket=BUCKET,
+        service_url="https://s3.us-east-1.amazonaws.com",
+        events=world.events,
+        logger=world.logger,
+        sleep=lambda _s: None,
+        test_attempts=2,
+    )
+    error = None
+    for step in STEPS:
+        try:
+            rotate_reader_key(deps, secret_id, token, step)
+        except ZohoAepError as exc:
+            error = exc
+            break
+    return token, error
