@@ -7,4 +7,4 @@ settings) and ``domain`` (values and rules). Imports are kept lazy where they ar
 every import here is paid on a Lambda cold start. ``docs/architecture.md`` maps every module.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
