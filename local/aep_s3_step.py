@@ -20,6 +20,7 @@ from typing import Any
 
 from local.aep_step import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_ORG_ID
 from local.emulators.adobe import AdobeEmulator
+from local.functions import ROOT
 from zoho_aep import wiring
 from zoho_aep.adapters import aws
 from zoho_aep.adapters.events import RecordingPublisher
@@ -34,17 +35,31 @@ READER_USER = "zoho-aep-demo-aep-s3-reader"
 
 
 def reader_policy(bucket: str) -> dict[str, Any]:
-    """The stack's reader policy (template.yaml, ``AepReaderUser``): the export folder, nothing else."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-             "Resource": f"arn:aws:s3:::{bucket}/zoho/*"},
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}",
-             "Condition": {"StringLike": {"s3:prefix": ["zoho/", "zoho/*"]}}},
-            {"Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": f"arn:aws:s3:::{bucket}"},
-        ],
-    }  # fmt: skip
+    """The template's ``AepReaderUser`` policy for ``bucket``, as moto enforces it: its S3 statements
+    (moto plays no KMS here, so the export key's statement is left out)."""
+    from cfnlint.decode import decode_str
+
+    template, _ = decode_str((ROOT / "template.yaml").read_text())
+    assert template is not None  # nosec B101  # the repository's own template
+    (policy,) = json.loads(json.dumps(template["Resources"]["AepReaderUser"]["Properties"]["Policies"]))
+    statements = []
+    for statement in policy["PolicyDocument"]["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        arns = [_bucket_arn(resource, bucket) for resource in resources]
+        if None in arns:
+            continue
+        statements.append({**statement, "Resource": arns})
+    return {"Version": policy["PolicyDocument"]["Version"], "Statement": statements}
+
+
+def _bucket_arn(resource: Any, bucket: str) -> str | None:
+    """``!GetAtt ExportBucket.Arn`` and ``!Sub "${ExportBucket.Arn}/..."`` for ``bucket``; None otherwise."""
+    if resource == {"Fn::GetAtt": ["ExportBucket", "Arn"]}:
+        return f"arn:aws:s3:::{bucket}"
+    sub = resource.get("Fn::Sub") if isinstance(resource, dict) else None
+    if isinstance(sub, str) and sub.startswith("${ExportBucket.Arn}"):
+        return sub.replace("${ExportBucket.Arn}", f"arn:aws:s3:::{bucket}")
+    return None
 
 
 def prepare_s3_path(

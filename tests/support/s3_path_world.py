@@ -4,7 +4,7 @@
 production adapters) plus the Adobe emulator and the S3 path's AEP side, wired as
 ``wiring.s3_source_deps`` wires it: the four Platform API clients per sandbox, the reader's key in
 ``{prefix}/aep-s3-reader``, the provisioning path choice. The reader is a real IAM user of moto with
-the stack's read-only policy (``reader_policy``), so what AEP may read is what IAM lets that key read.
+the template's read-only policy (``reader_policy``), so what AEP may read is what IAM lets that key read.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from local.aep_s3_step import reader_policy
 from local.emulators.adobe import AdobeEmulator
 from tests.support.aep import ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_ORG_ID, adobe_secret
 from tests.support.constants import PREFIX
@@ -38,20 +39,6 @@ from zoho_aep.wiring import ADOBE_POLICY
 
 READER_USER = "zoho-aep-aep-s3-reader"
 MODULES = ("Leads", "Contacts")
-
-
-def reader_policy(bucket: str = BUCKET) -> dict[str, Any]:
-    """What the stack's reader user may do (template.yaml's ``AepReaderUser`` policy, for moto)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-             "Resource": f"arn:aws:s3:::{bucket}/zoho/*"},
-            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}",
-             "Condition": {"StringLike": {"s3:prefix": ["zoho/", "zoho/*"]}}},
-            {"Effect": "Allow", "Action": "s3:GetBucketLocation", "Resource": f"arn:aws:s3:::{bucket}"},
-        ],
-    }  # fmt: skip
 
 
 class S3PathWorld(ExportWorld):
@@ -142,7 +129,7 @@ class S3PathWorld(ExportWorld):
         """The stack's reader user with a key, stored in ``{prefix}/aep-s3-reader``."""
         self.iam.create_user(UserName=READER_USER)
         self.iam.put_user_policy(
-            UserName=READER_USER, PolicyName="read-export", PolicyDocument=json.dumps(policy or reader_policy())
+            UserName=READER_USER, PolicyName="read-export", PolicyDocument=json.dumps(policy or reader_policy(BUCKET))
         )
         return self.new_reader_key()
 
