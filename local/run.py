@@ -131,7 +131,6 @@ class LocalStack:
         extra = {
             "ADOBE_IMS_URL": self.adobe.base_url,
             "ADOBE_PLATFORM_URL": self.adobe.base_url,
-            "AWS_ENDPOINT_URL_IAM": self.world.moto_url,
             "EXPORT_BUCKET": EXPORT_BUCKET,
             "AEP_S3_SERVICE_URL": self.world.moto_url,  # AEP's S3 source reads moto's bucket
             str(p.EXPORT_FUNCTION.env): EXPORT_FUNCTION,
