@@ -49,10 +49,12 @@ class WatchOutcome:
     new_failures: int = 0
     recovered: list[str] = field(default_factory=list)  # connections active again
     skipped: list[str] = field(default_factory=list)  # connections the watch could not look at
+    error: str | None = None  # the code of a look that could not even list the AEP states
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "ok": not self.skipped,
+            "ok": not self.skipped and self.error is None,
+            "reason_code": self.error,
             "connections": self.connections,
             "flows": self.flows,
             "failing": self.failed,
@@ -65,7 +67,13 @@ class WatchOutcome:
 def watch_runs(deps: S3SourceDeps) -> WatchOutcome:
     """One look at every S3-path connection's dataflow runs."""
     outcome = WatchOutcome()
-    for state in deps.bucket.aep_states():
+    try:
+        states = deps.bucket.aep_states()
+    except ZohoAepError as exc:  # S3 refused the listing or a read: the next look tries again
+        outcome.error = exc.code
+        deps.logger.error("the watch could not read the AEP states", extra={"outcome": exc.code})
+        return outcome
+    for state in states:
         if not any(item.flow_id for item in state.modules.values()):
             continue
         try:
