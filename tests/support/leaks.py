@@ -40,7 +40,7 @@ class TokenRecorder:
 
 def adobe_secrets(adobe: Any) -> set[str]:
     """What went to the Adobe emulator that must stay secret: the IMS client secret, the bearer
-    tokens, and the Zoho credentials handed over in base-connection bodies."""
+    tokens, and the credentials handed over in base-connection bodies (Zoho's, the S3 reader's)."""
     found: set[str] = set()
     for request in adobe.requests:
         if request.path.endswith("/token/v3"):
@@ -63,7 +63,7 @@ def _auth_params(body: Any) -> list[str]:
     params = auth.get("params") if isinstance(auth, dict) else None
     if not isinstance(params, dict):
         return []
-    return [str(params[k]) for k in ("clientSecret", "accessToken", "refreshToken") if params.get(k)]
+    return [str(params[k]) for k in ("clientSecret", "accessToken", "refreshToken", "s3SecretKey") if params.get(k)]
 
 
 def find_leaks(haystacks: list[str], needles: set[str]) -> list[tuple[str, str]]:
