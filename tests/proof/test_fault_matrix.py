@@ -720,7 +720,21 @@ def _s3_provisioning_setup(w: S3PathFaultWorld, setup: str) -> None:
         w.cold()
 
 
-@pytest.mark.parametrize("case", with_known_bugs(cases("adobe_provisioning_s3"), {}))
+# Cells that found a product bug (the layer's owner fixes it; strict: a fix turns the cell green).
+WATCH_LISTING_BUG = (
+    "watch.py:68 lists the AEP states (bucket.aep_states(): ListObjectsV2 of state/, then each _aep.json's "
+    "GetObject) outside its per-connection try: an S3 refusal raises ExportStorageError out of watch_runs "
+    "(and out of the {'watch': 'dataflow-runs'} invoke, edges/adobe_provisioning.py:108) instead of a "
+    "logged, coded outcome"
+)
+S3_PATH_BUGS = {
+    f"{call}-{kind}": WATCH_LISTING_BUG
+    for call in ("watch-s3-list-states", "watch-s3-get-aep")
+    for kind in ("throttle", "error", "denied", "timeout")
+}
+
+
+@pytest.mark.parametrize("case", with_known_bugs(cases("adobe_provisioning_s3"), S3_PATH_BUGS))
 def test_every_fault_of_every_s3_path_provisioning_call(
     s3_path_world: S3PathFaultWorld, case: MatrixCase, hunt: LeakHunt
 ) -> None:
