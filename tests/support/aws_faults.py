@@ -1,8 +1,9 @@
 """AWS faults: answer chosen API calls of a boto3 client with throttling, errors or timeouts.
 
 Each fault is answered in the protocol the service's client parses: JSON (``__type``) for Secrets
-Manager, EventBridge and SQS, REST-XML (``<Error><Code>``, with S3's own statuses) for S3. Calls are
-aimed at by operation and, optionally, by their target: a secret id, or an S3 key (a list's prefix).
+Manager, EventBridge and SQS, REST-XML (``<Error><Code>``, with S3's own statuses) for S3, the query
+protocol's XML (``<ErrorResponse><Error><Code>``) for IAM. Calls are aimed at by operation and,
+optionally, by their target: a secret id, an S3 key (a list's prefix), an IAM user or access key id.
 
 The fault is played from botocore's ``before-send`` hook, the point where the request would go on the
 wire (moto in-process answers from the same hook, later; a faulted request is kept from it, so a
@@ -44,6 +45,12 @@ SQS_KINDS = {
 S3_KINDS = {
     "throttle": (503, "SlowDown"),
     "error": (500, "InternalError"),
+    "denied": (403, "AccessDenied"),
+}
+# IAM speaks the query protocol: form-encoded requests, XML errors, its own codes.
+IAM_KINDS = {
+    "throttle": (400, "Throttling"),
+    "error": (500, "ServiceFailure"),
     "denied": (403, "AccessDenied"),
 }
 
@@ -91,7 +98,7 @@ class AwsFaults:
 
     def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         operation = event_name.rsplit(".", 1)[-1]
-        secret = _s3_target(request) if self.service == "s3" else _json_target(request)
+        secret = {"s3": _s3_target, "iam": _query_target}.get(self.service, _json_target)(request)
         with self._lock:
             self.calls[operation] += 1
             self.sent.append((operation, secret))
@@ -116,6 +123,9 @@ class AwsFaults:
         if self.service == "s3":
             status, code = S3_KINDS[fault.kind]
             return _xml_response(url, status, code, head=request.method == "HEAD")
+        if self.service == "iam":
+            status, code = IAM_KINDS[fault.kind]
+            return _query_error(url, status, code)
         status, code = (SQS_KINDS if self.service == "sqs" else KINDS)[fault.kind]
         return _response(url, status, {"__type": code, "message": f"injected {code}"}, _json_type(self.service))
 
@@ -150,6 +160,13 @@ def _json_target(request: Any) -> str:
         return ""
     ids = params.get("SecretIdList")
     return str(params.get("SecretId") or params.get("Name") or (" ".join(ids) if isinstance(ids, list) else ""))
+
+
+def _query_target(request: Any) -> str:
+    """The user name and access key id a query-protocol (IAM) request names ("" for neither)."""
+    body = request.body or b""
+    params = parse_qs(body.decode() if isinstance(body, bytes) else str(body))
+    return " ".join(params.get(k, [""])[0] for k in ("UserName", "AccessKeyId") if params.get(k))
 
 
 def _s3_target(request: Any) -> str:
@@ -188,6 +205,19 @@ def _xml_response(url: str, status: int, code: str, *, head: bool = False) -> AW
     headers = HTTPHeaders()
     headers["Content-Type"] = "application/xml"
     headers["x-amz-request-id"] = "INJECTED"
+    return AWSResponse(url, status, headers, MockRawResponse(body))
+
+
+def _query_error(url: str, status: int, code: str) -> AWSResponse:
+    """The query protocol's error answer (IAM): ``<ErrorResponse><Error><Code>..</Code>..``."""
+    kind = "Receiver" if status >= 500 else "Sender"
+    body = (
+        '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+        f"<Error><Type>{kind}</Type><Code>{code}</Code><Message>injected {code}</Message></Error>"
+        "<RequestId>INJECTED</RequestId></ErrorResponse>"
+    ).encode()
+    headers = HTTPHeaders()
+    headers["Content-Type"] = "text/xml"
     return AWSResponse(url, status, headers, MockRawResponse(body))
 
 

@@ -40,7 +40,7 @@ class TokenRecorder:
 
 def adobe_secrets(adobe: Any) -> set[str]:
     """What went to the Adobe emulator that must stay secret: the IMS client secret, the bearer
-    tokens, and the Zoho credentials handed over in base-connection bodies."""
+    tokens, and the credentials handed over in base-connection bodies (Zoho's, the S3 reader's)."""
     found: set[str] = set()
     for request in adobe.requests:
         if request.path.endswith("/token/v3"):

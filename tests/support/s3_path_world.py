@@ -24,7 +24,7 @@ from zoho_aep.adapters.adobe.dataprep import DataPrepClient
 from zoho_aep.adapters.adobe.flow import FlowServiceClient
 from zoho_aep.adapters.adobe.ims import ImsTokenProvider
 from zoho_aep.adapters.adobe.registry import SchemaRegistryClient
-from zoho_aep.adapters.http import HttpClient
+from zoho_aep.adapters.http import HttpClient, RetryPolicy
 from zoho_aep.adapters.iam import ReaderUserKeys
 from zoho_aep.adapters.secrets import READER_SECRET, AppSecrets, RotatingSecret
 from zoho_aep.config.settings import Settings, load_settings
@@ -54,9 +54,11 @@ class S3PathWorld(ExportWorld):
         tmp_path: Any,
         *,
         env: dict[str, str] | None = None,
+        adobe_policy: RetryPolicy = ADOBE_POLICY,
     ) -> None:
         super().__init__(sm, s3, zoho, clock, tmp_path)
         self.adobe = adobe
+        self.adobe_policy = adobe_policy  # the fault matrix shortens its waits
         adobe.register_credential(ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET, ADOBE_ORG_ID)
         sm.put_secret_value(SecretId=f"{PREFIX}/adobe", SecretString=adobe_secret())
         self.iam = _iam_client(s3)
@@ -84,7 +86,7 @@ class S3PathWorld(ExportWorld):
         )
 
     def apis(self, sandbox: str) -> AepApis:
-        http = HttpClient(ADOBE_POLICY, sleep=lambda _s: None, rng=lambda: 1.0)
+        http = HttpClient(self.adobe_policy, sleep=lambda _s: None, rng=lambda: 1.0)
         ims = ImsTokenProvider(http, self.aep_settings.adobe_ims_url, self.aep_secrets.adobe, clock=self.clock)
         parts = (http, self.aep_settings.adobe_platform_url, ims, self.aep_secrets.adobe, sandbox)
         return AepApis(
@@ -107,7 +109,7 @@ class S3PathWorld(ExportWorld):
         )
 
     def native_deps(self, settings: Settings) -> ProvisionDeps:
-        http = HttpClient(ADOBE_POLICY, sleep=lambda _s: None, rng=lambda: 1.0)
+        http = HttpClient(self.adobe_policy, sleep=lambda _s: None, rng=lambda: 1.0)
         ims = ImsTokenProvider(http, settings.adobe_ims_url, self.aep_secrets.adobe, clock=self.clock)
 
         def flow(sandbox: str) -> FlowServiceClient:

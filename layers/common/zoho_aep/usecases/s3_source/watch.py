@@ -72,7 +72,7 @@ def watch_runs(deps: S3SourceDeps) -> WatchOutcome:
     except ZohoAepError as exc:  # S3 refused the listing or a read: the next look tries again
         outcome.error = exc.code
         deps.logger.error("the watch could not read the AEP states", extra={"outcome": exc.code})
-        return outcome
+        states = []
     for state in states:
         if not any(item.flow_id for item in state.modules.values()):
             continue
