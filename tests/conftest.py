@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +36,10 @@ from tests.support.constants import CALLBACK_URL, CLIENT_ID, CLIENT_SECRET, EU_S
 from tests.support.fakes import FakeClock  # noqa: E402
 
 moto_patches.apply()
+# Powertools keeps one logger per service for the process, whose handler holds the sys.stdout of the
+# test that made it; pytest closes that capture afterwards. A later line to it must not print
+# logging's traceback (source lines, test inputs) into another test's captured output.
+logging.raiseExceptions = False
 
 
 @pytest.fixture
