@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(port=0, refresh_every=0) as running:
+    with LocalStack(port=0, refresh_every=0, export_every=0, ingest_every=0) as running:
         running.write_env_file()
         yield running
     ENV_FILE.unlink(missing_ok=True)
@@ -85,7 +85,7 @@ def test_a_busy_port_names_the_variable_to_set() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(PortBusy) as info, LocalStack(port=port, refresh_every=0):
+        with pytest.raises(PortBusy) as info, LocalStack(port=port, refresh_every=0, export_every=0, ingest_every=0):
             pass
     assert f"Port {port}" in str(info.value) and "LOCAL_PORT" in str(info.value)
 
